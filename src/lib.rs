@@ -1,0 +1,12 @@
+//! heat — a health-check supervisor for Linux hosts.
+//!
+//! See `docs/Architecture.md` and `probe.rs` ("theory of operation").
+
+pub mod cli;
+pub mod config;
+pub mod exec;
+pub mod log;
+pub mod probe;
+pub mod signal;
+pub mod supervisor;
+pub mod target;

@@ -1,0 +1,3 @@
+fn main() {
+    let _ = heat::cli::Cli::default();
+}

@@ -1,0 +1,1 @@
+//! The probe state machine.

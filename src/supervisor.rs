@@ -1,0 +1,1 @@
+//! One probe driven by its state machine.
