@@ -10,3 +10,4 @@ pub mod probe;
 pub mod signal;
 pub mod supervisor;
 pub mod target;
+pub mod timer;
