@@ -123,7 +123,9 @@ async fn serve(settings: Settings, log: Log, mut signals: Signals) -> ExitCode {
         tasks.spawn_local(sup.run(rx));
         controls.push(tx);
     }
-    let send = |c: Control| controls.iter().for_each(|tx| drop(tx.send(c)));
+    let send = |c: Control| controls.iter().for_each(|tx| {
+        let _ = tx.send(c);
+    });
     let mut stopping = false;
     let mut fatal = false;
     loop {
