@@ -123,9 +123,11 @@ async fn serve(settings: Settings, log: Log, mut signals: Signals) -> ExitCode {
         tasks.spawn_local(sup.run(rx));
         controls.push(tx);
     }
-    let send = |c: Control| controls.iter().for_each(|tx| {
-        let _ = tx.send(c);
-    });
+    let send = |c: Control| {
+        controls.iter().for_each(|tx| {
+            let _ = tx.send(c);
+        })
+    };
     let mut stopping = false;
     let mut fatal = false;
     loop {
@@ -206,5 +208,6 @@ fn raise_nofile_limit(probes: usize) -> Result<(), String> {
             "the hard limit on open files ({hard}) is too low for {probes} probes (need {need}); raise LimitNOFILE or ulimit -Hn"
         ));
     }
-    setrlimit(Resource::RLIMIT_NOFILE, need, hard).map_err(|e| format!("cannot raise the open-file limit: {e}"))
+    setrlimit(Resource::RLIMIT_NOFILE, need, hard)
+        .map_err(|e| format!("cannot raise the open-file limit: {e}"))
 }

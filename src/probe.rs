@@ -124,9 +124,14 @@ pub enum Dest {
 pub enum Note {
     /// A failure inside the start period, not counted.
     StartPeriod,
-    RecoveryRound { round: u32, fails: u32 },
+    RecoveryRound {
+        round: u32,
+        fails: u32,
+    },
     WindowClosed,
-    Recovered { fails: u32 },
+    Recovered {
+        fails: u32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -434,7 +439,13 @@ impl Probe {
         }
     }
 
-    fn failed_in_window(&mut self, round: u32, window: Window, now: Instant, out: &mut Vec<Action>) {
+    fn failed_in_window(
+        &mut self,
+        round: u32,
+        window: Window,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
         let window = match window {
             Window::Open(Until::Checks(n)) if n > 1 => Window::Open(Until::Checks(n - 1)),
             Window::Open(Until::Time(end)) if now < end => window,
@@ -900,10 +911,7 @@ mod tests {
         let mut s = in_recovery(r);
         s.hook_done(22.0);
         let a = s.done(23.0, 0);
-        assert_eq!(
-            a,
-            vec![sig(usr1(), Dest::Target), Action::Note(Note::Recovered { fails: 3 })]
-        );
+        assert_eq!(a, vec![sig(usr1(), Dest::Target), Action::Note(Note::Recovered { fails: 3 })]);
         assert_eq!(s.p.status().fails, 0);
         // Back in normal mode: the next failure runs the fail hook, counted from 1.
         let a = s.cycle(30.0, 1.0, 1);

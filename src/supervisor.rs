@@ -122,7 +122,10 @@ enum TargetState {
     None,
     Live(Target),
     /// The target exited; a pidfile is re-read until `until` for its successor.
-    Seeking { dead: u32, until: Instant },
+    Seeking {
+        dead: u32,
+        until: Instant,
+    },
     /// Gone for good (service mode): signals are skipped.
     Lost,
 }
@@ -357,10 +360,9 @@ impl Supervisor {
             Outcome::TimedOut if job == Job::Check => {
                 Some(format!("timed out after {}, killed", humantime::format_duration(timeout)))
             }
-            Outcome::TimedOut => Some(format!(
-                "timed out after {}, terminated",
-                humantime::format_duration(timeout)
-            )),
+            Outcome::TimedOut => {
+                Some(format!("timed out after {}, terminated", humantime::format_duration(timeout)))
+            }
             Outcome::Signaled(sig) => Some(format!("killed by {sig}")),
             Outcome::Stopped(sig) => Some(format!("stopped by {sig}, killed")),
             Outcome::Ended => Some("ended by heat".to_string()),
@@ -396,7 +398,9 @@ impl Supervisor {
             }
             Dest::Target => match &self.target {
                 TargetState::Live(t) => match t.signal(signal) {
-                    Ok(()) => self.event(Level::Info, &format!("sent {signal} to pid {}{why}", t.pid())),
+                    Ok(()) => {
+                        self.event(Level::Info, &format!("sent {signal} to pid {}{why}", t.pid()))
+                    }
                     Err(e) => self.event(
                         Level::Err,
                         &format!("could not send {signal} to pid {}: {e}", t.pid()),
@@ -417,7 +421,9 @@ impl Supervisor {
         let pid = match &self.cfg.target {
             None => return Ok(()),
             Some(TargetSpec::Pid(pid)) => *pid,
-            Some(TargetSpec::Pidfile(path)) => target::read_pidfile(path).map_err(|e| e.to_string())?,
+            Some(TargetSpec::Pidfile(path)) => {
+                target::read_pidfile(path).map_err(|e| e.to_string())?
+            }
         };
         match Target::open(pid) {
             Ok(t) => {
@@ -498,7 +504,8 @@ impl Supervisor {
         };
         let next = s.next.saturating_duration_since(now());
         let next = humantime::format_duration(Duration::from_millis(next.as_millis() as u64));
-        let text = format!("state: mode {mode}, fails {}, last {last}, next check in {next}", s.fails);
+        let text =
+            format!("state: mode {mode}, fails {}, last {last}, next check in {next}", s.fails);
         self.event(Level::Info, &text);
     }
 
