@@ -80,22 +80,6 @@ pub struct ProbeConfig {
     pub workdir: Option<PathBuf>,
 }
 
-impl ProbeConfig {
-    /// The signal sent to the target on each failure in normal mode (SPEC §3,
-    /// step 2): `signal` if given, else HUP unless `fault_signal` or
-    /// `success_signal` is given; never without a target.
-    pub fn failure_signal(&self) -> Option<Signal> {
-        self.target.as_ref()?;
-        match self.signal {
-            Some(sig) => Some(sig),
-            None if self.fault_signal.is_none() && self.success_signal.is_none() => {
-                Some(Signal::HUP)
-            }
-            None => None,
-        }
-    }
-}
-
 /// Everything a run needs.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -185,16 +169,6 @@ pub fn shell_quote(arg: &str) -> String {
         return arg.to_string();
     }
     format!("'{}'", arg.replace('\'', r"'\''"))
-}
-
-/// The stable start offset of a probe among many (SPEC §3): FNV-1a 64 of its
-/// name, modulo min(interval, 10 s), in whole milliseconds.
-pub fn start_phase(name: &str, interval: Duration) -> Duration {
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    let modulus = interval.min(Duration::from_secs(10)).as_millis() as u64;
-    Duration::from_millis(hash.checked_rem(modulus).unwrap_or(0))
 }
 
 // ---------------------------------------------------------------------------
@@ -927,7 +901,8 @@ pub fn describe(settings: &Settings) -> String {
     let one = settings.probes.len() == 1;
     for probe in &settings.probes {
         out.push('\n');
-        let phase = if one { Duration::ZERO } else { start_phase(&probe.name, probe.interval) };
+        let phase =
+            if one { Duration::ZERO } else { crate::reload::phase(&probe.name, probe.interval) };
         out.push_str(&format!("[probe.{}]\n", probe.name));
         for (key, value) in describe_probe(probe, phase) {
             out.push_str(&format!("{key} = {value}\n"));
@@ -956,7 +931,7 @@ fn describe_probe(p: &ProbeConfig, phase: Duration) -> Vec<(&'static str, String
         ("interval", dur(p.interval)),
         ("timeout", dur(p.timeout)),
         ("target", target),
-        ("signal", sig(p.failure_signal())),
+        ("signal", sig(crate::probe::Rules::from_config(p).failure_signal())),
         ("fail", hook(&p.fail)),
         ("recovery", hook(&p.recovery)),
         ("threshold", p.threshold.to_string()),
@@ -1166,19 +1141,6 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), arg);
-    }
-
-    #[test]
-    fn phase_is_fnv1a_of_the_name() {
-        // FNV-1a 64 test vector: "a" -> 0xaf63dc4c8601ec8c.
-        let h = 0xaf63_dc4c_8601_ec8c_u64;
-        assert_eq!(start_phase("a", Duration::from_secs(30)), Duration::from_millis(h % 10_000));
-        assert_eq!(start_phase("a", Duration::from_secs(2)), Duration::from_millis(h % 2_000));
-        assert_eq!(
-            start_phase("", Duration::from_secs(60)),
-            Duration::from_millis(0xcbf2_9ce4_8422_2325 % 10_000)
-        );
-        assert_eq!(start_phase("a", Duration::from_micros(10)), Duration::ZERO);
     }
 
     #[test]
@@ -1930,17 +1892,21 @@ mod tests {
     #[test]
     fn failure_signal_follows_the_probe_rules() {
         let p = sample();
-        assert_eq!(p.failure_signal(), None, "no target, nothing sent");
+        assert_eq!(
+            crate::probe::Rules::from_config(&p).failure_signal(),
+            None,
+            "no target, nothing sent"
+        );
         let p = ProbeConfig { target: Some(TargetSpec::Pid(5)), ..sample() };
-        assert_eq!(p.failure_signal(), Some(Signal::HUP));
+        assert_eq!(crate::probe::Rules::from_config(&p).failure_signal(), Some(Signal::HUP));
         let p = ProbeConfig { signal: Some(Signal::USR1), ..p };
-        assert_eq!(p.failure_signal(), Some(Signal::USR1));
+        assert_eq!(crate::probe::Rules::from_config(&p).failure_signal(), Some(Signal::USR1));
         let p = ProbeConfig { signal: None, fault_signal: Some(Signal::STOP), ..p };
-        assert_eq!(p.failure_signal(), None);
+        assert_eq!(crate::probe::Rules::from_config(&p).failure_signal(), None);
         let p = ProbeConfig { fault_signal: None, success_signal: Some(Signal::CONT), ..p };
-        assert_eq!(p.failure_signal(), None);
+        assert_eq!(crate::probe::Rules::from_config(&p).failure_signal(), None);
         let p = ProbeConfig { signal: Some(Signal::INT), ..p };
-        assert_eq!(p.failure_signal(), Some(Signal::INT));
+        assert_eq!(crate::probe::Rules::from_config(&p).failure_signal(), Some(Signal::INT));
     }
 
     fn settings_of(probes: Vec<ProbeConfig>) -> Settings {
@@ -2042,7 +2008,8 @@ mod tests {
             ..sample()
         };
         let text = describe(&settings_of(vec![a, web]));
-        let phase_a = humantime::format_duration(start_phase("a", DEFAULT_INTERVAL)).to_string();
+        let phase_a =
+            humantime::format_duration(crate::reload::phase("a", DEFAULT_INTERVAL)).to_string();
         assert!(text.contains("[probe.a]\ncheck = curl"), "{text}");
         assert!(
             text.contains(&format!(
