@@ -26,6 +26,10 @@ use nix::unistd::{AccessFlags, Pid};
 use crate::cli::Cli;
 use crate::signal::Signal;
 
+mod file;
+
+pub use file::CLI_PROBE;
+
 /// How a check is started.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Check {
@@ -91,6 +95,8 @@ pub struct Settings {
     pub probes: Vec<ProbeConfig>,
     /// Valid but useless combinations, printed on stderr at start and by `-t`.
     pub warnings: Vec<String>,
+    /// Service mode: the heat.toml the probes came from.
+    pub config: Option<PathBuf>,
 }
 
 /// A bad argument: one line naming the culprit and, where it helps, the fix.
@@ -390,12 +396,8 @@ pub fn from_cli(cli: &Cli) -> Result<Settings, ConfigError> {
 }
 
 fn settings_from_cli(cli: &Cli, env: &Env) -> Result<Settings, ConfigError> {
-    if cli.config.is_some() {
-        return Err(ConfigError(
-            "-c: service mode (heat.toml) is not available in this build; run one probe on the \
-             command line"
-                .to_string(),
-        ));
+    if let Some(path) = &cli.config {
+        return file::load(path, cli, env);
     }
     let raw = RawProbe::from_cli(cli)?;
     let mut warnings = Vec::new();
@@ -409,6 +411,7 @@ fn settings_from_cli(cli: &Cli, env: &Env) -> Result<Settings, ConfigError> {
         check_only: cli.check_config,
         probes: vec![probe],
         warnings,
+        config: None,
     })
 }
 
@@ -671,6 +674,11 @@ fn refuse_writable(
         "{}refusing {what} {shown}: mode {mode:04o} is group- or world-writable; chmod go-w it",
         origin.location()
     )))
+}
+
+/// As root, a config file others can rewrite is refused (SPEC §8).
+fn refuse_writable_config(path: &Path, meta: &fs::Metadata, env: &Env) -> Result<(), ConfigError> {
+    refuse_writable(meta, "config", &path.display().to_string(), &Origin::Flag("--config"), env)
 }
 
 fn check_log_dir(log: &Raw<PathBuf>, env: &Env) -> Result<(), ConfigError> {
@@ -1917,6 +1925,7 @@ mod tests {
             check_only: true,
             probes,
             warnings: Vec::new(),
+            config: None,
         }
     }
 
