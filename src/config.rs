@@ -1364,11 +1364,10 @@ mod tests {
     }
 
     #[test]
-    fn service_mode_is_not_in_this_build() {
+    fn a_missing_config_file_is_named() {
         assert_eq!(
-            err(&["-c", "/etc/heat.toml"]),
-            "-c: service mode (heat.toml) is not available in this build; run one probe on the \
-             command line"
+            err(&["-c", "/nonexistent/heat.toml"]),
+            "cannot read config /nonexistent/heat.toml: No such file or directory (os error 2)"
         );
     }
 
