@@ -293,3 +293,211 @@ fn absolute_paths(mut raw: RawProbe) -> RawProbe {
     }
     raw
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Check, TargetSpec};
+    use clap::Parser;
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+
+    /// A temp dir with an executable `check.sh` and `hook.sh`, removed on drop.
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn new() -> Dir {
+            static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("heat-file-{}-{n}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            for name in ["check.sh", "hook.sh"] {
+                let p = dir.join(name);
+                std::fs::write(&p, "#!/bin/sh\nexit 0\n").unwrap();
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            Dir(dir)
+        }
+        fn conf(&self) -> PathBuf {
+            self.0.join("heat.toml")
+        }
+        fn parse(&self, text: &str, args: &[&str]) -> Result<Settings, ConfigError> {
+            let mut argv = vec!["heat", "-c"];
+            let conf = self.conf();
+            argv.push(conf.to_str().unwrap());
+            argv.extend_from_slice(args);
+            let cli = Cli::try_parse_from(argv).unwrap();
+            parse(text, &conf, &cli, &Env::current())
+        }
+        fn ok(&self, text: &str, args: &[&str]) -> Settings {
+            self.parse(text, args).unwrap_or_else(|e| panic!("{text}\n-> {e}"))
+        }
+        fn err(&self, text: &str) -> String {
+            match self.parse(text, &[]) {
+                Ok(s) => panic!("{text}\n-> accepted: {:?}", s.probes),
+                Err(e) => e.0.replace(self.conf().to_str().unwrap(), "heat.toml"),
+            }
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn layers_stack_defaults_then_probe_then_command_line() {
+        let d = Dir::new();
+        let text = r#"
+            [defaults]
+            interval = "10s"
+            timeout = 3
+            threshold = 2
+
+            [probe.a]
+            command = ["true"]
+            interval = 20
+
+            [probe.b]
+            script = "check.sh"
+        "#;
+        let s = d.ok(text, &[]);
+        let (a, b) = (&s.probes[0], &s.probes[1]);
+        assert_eq!((a.name.as_str(), a.interval, a.timeout), ("a", 20 * S, 3 * S));
+        assert_eq!((b.name.as_str(), b.interval, b.threshold.get()), ("b", 10 * S, 2));
+
+        let s = d.ok(text, &["--threshold", "5", "-i", "1"]);
+        assert!(s.probes.iter().all(|p| p.threshold.get() == 5 && p.interval == S));
+        assert_eq!(s.config.as_deref(), Some(d.conf().as_path()));
+    }
+
+    #[test]
+    fn exec_and_shell_forms() {
+        let d = Dir::new();
+        let s = d.ok(
+            "[probe.x]\ncommand = [\"true\", \"a b\"]\n[probe.y]\ncommand = \"test 1 -lt 2\"\n",
+            &[],
+        );
+        match &s.probes[0].check {
+            Check::Exec { program, args } => {
+                assert!(program.is_absolute(), "{program:?}");
+                assert_eq!(args, &[OsString::from("a b")]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.probes[0].display, "true 'a b'");
+        assert_eq!(s.probes[1].check, Check::Shell { command: "test 1 -lt 2".into() });
+    }
+
+    #[test]
+    fn relative_paths_are_relative_to_the_file_and_checks_run_there() {
+        let d = Dir::new();
+        let s = d.ok(
+            "log = \"x.log\"\n[probe.s]\nscript = \"check.sh\"\nfail = \"./hook.sh\"\npidfile = \"run/app.pid\"\n",
+            &[],
+        );
+        let p = &s.probes[0];
+        assert_eq!(p.check, Check::Script { path: d.0.join("check.sh") });
+        assert_eq!(p.fail.as_ref().unwrap().path, d.0.join("./hook.sh"));
+        assert_eq!(p.fail.as_ref().unwrap().display, "./hook.sh");
+        assert_eq!(p.target, Some(TargetSpec::Pidfile(d.0.join("run/app.pid"))));
+        assert_eq!(p.workdir.as_deref(), Some(d.0.as_path()));
+        assert_eq!(s.log, d.0.join("x.log"));
+    }
+
+    #[test]
+    fn unknown_keys_wrong_types_and_bad_values_name_file_line_and_key() {
+        let d = Dir::new();
+        assert_eq!(
+            d.err("[probe.a]\ncommand = [\"true\"]\nintervall = 5\n"),
+            "heat.toml:3:1: unknown field `intervall`, expected one of `command`, `script`, \
+             `interval`, `timeout`, `pid`, `pidfile`, `signal`, `fail`, `recovery`, `threshold`, \
+             `start_period`, `recovery_timeout`, `fault_signal`, `success_signal`, \
+             `hook_timeout`, `max_output`"
+        );
+        let e = d.err("[probe.a]\ncommand = [\"true\"]\ninterval = true\n");
+        assert!(e.starts_with("heat.toml:3:12: invalid type: boolean `true`"), "{e}");
+        assert_eq!(
+            d.err("[probe.a]\ncommand = [\"true\"]\n\ninterval = \"0s\"\n"),
+            "probe a: heat.toml:4: interval 0s: must be greater than zero"
+        );
+        assert_eq!(
+            d.err("[probe.a]\ncommand = [\"true\"]\nsignal = \"FOO\"\n"),
+            "probe a: heat.toml:3: signal FOO: unknown signal (try HUP, USR1, TERM, RTMIN+1 or a number)"
+        );
+        let e = d.err("nope = 1\n");
+        assert!(e.starts_with("heat.toml:1:1: unknown field `nope`"), "{e}");
+        let e = d.err("[probe.a\n");
+        assert!(e.starts_with("heat.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn one_check_and_one_target_per_layer() {
+        let d = Dir::new();
+        assert_eq!(
+            d.err("[probe.a]\ncommand = [\"true\"]\nscript = \"check.sh\"\n"),
+            "heat.toml:2: command and script: give one check, not both"
+        );
+        assert_eq!(d.err("[probe.a]\ninterval = 5\n"), "probe a: no check: set command or script");
+        // A more specific layer that sets one of a pair replaces the other.
+        let s = d.ok("[defaults]\nscript = \"check.sh\"\n[probe.a]\ncommand = [\"true\"]\n", &[]);
+        assert!(matches!(s.probes[0].check, Check::Exec { .. }));
+    }
+
+    #[test]
+    fn a_command_line_check_adds_the_cli_probe() {
+        let d = Dir::new();
+        let s = d.ok("[defaults]\ninterval = 7\n[probe.a]\ncommand = [\"true\"]\n", &["false"]);
+        let names: Vec<_> = s.probes.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["a", "cli"]);
+        assert_eq!(s.probes[1].interval, 7 * S, "[defaults] applies to cli too");
+        assert_eq!(s.probes[1].workdir, None, "cli runs in heat's own directory");
+        let e = d.parse("[probe.cli]\ncommand = [\"true\"]\n", &["false"]).unwrap_err();
+        assert!(
+            e.0.ends_with(
+                "[probe.cli] is taken by the check given on the command line; rename the table"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_empty_file_is_valid_and_warned_about() {
+        let d = Dir::new();
+        let s = d.ok("# nothing yet\n", &[]);
+        assert!(s.probes.is_empty());
+        assert!(s.warnings[0].ends_with("no probes; heat runs idle"), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn probe_names_are_checked() {
+        let d = Dir::new();
+        assert_eq!(
+            d.err("[probe.\"a b\"]\ncommand = [\"true\"]\n"),
+            "heat.toml:1: probe name \"a b\": use letters, digits, '_' and '-' only"
+        );
+    }
+
+    #[test]
+    fn a_pidfile_naming_no_live_process_is_not_an_error_in_service_mode() {
+        let d = Dir::new();
+        let s = d.ok("[probe.a]\ncommand = [\"true\"]\npidfile = \"none.pid\"\n", &[]);
+        assert!(matches!(s.probes[0].target, Some(TargetSpec::Pidfile(_))));
+    }
+
+    #[test]
+    fn load_refuses_a_world_writable_config_as_root() {
+        let d = Dir::new();
+        std::fs::write(d.conf(), "").unwrap();
+        std::fs::set_permissions(d.conf(), std::fs::Permissions::from_mode(0o666)).unwrap();
+        let cli = Cli::try_parse_from(["heat", "-c", d.conf().to_str().unwrap()]).unwrap();
+        let root = Env { euid: 0, ..Env::current() };
+        let e = load(&d.conf(), &cli, &root).unwrap_err();
+        assert!(e.0.contains("mode 0666 is group- or world-writable"), "{e}");
+        let user = Env { euid: 1000, ..Env::current() };
+        assert!(load(&d.conf(), &cli, &user).is_ok());
+    }
+}
