@@ -829,6 +829,18 @@ fn pid_from_pidfile_text(text: &str) -> Result<i32, String> {
 
 /// As root, a pidfile owned by another user is trusted only for that user's
 /// own process: otherwise that user could have heat signal anything (SPEC §8).
+/// Whether heat may follow `pid` named by the pidfile at `path` now (a
+/// restarted target): as root, the file must not be writable by others and an
+/// owner other than root vouches only for its own processes (SPEC §8).
+pub fn pidfile_trusted(path: &Path, pid: u32) -> Result<(), String> {
+    let env = Env::current();
+    let raw = Raw::flag("--pidfile", path.to_path_buf());
+    let meta = fs::metadata(path).map_err(|e| format!("pidfile {}: {e}", path.display()))?;
+    let shown = path.to_string_lossy();
+    refuse_writable(&meta, "pidfile", &shown, &raw.origin, &env).map_err(|e| e.0)?;
+    trust_owner(&raw, &meta, pid as i32, &env).map_err(|e| e.0)
+}
+
 fn trust_owner(
     raw: &Raw<PathBuf>,
     meta: &fs::Metadata,
