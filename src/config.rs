@@ -364,6 +364,9 @@ pub struct Env {
     /// Relative paths are relative to this (the config file's directory in
     /// service mode); `None` is heat's own directory.
     pub workdir: Option<PathBuf>,
+    /// Target pids the running configuration already has: a reload that keeps
+    /// one is not refused because it has exited since (SPEC §4).
+    pub known_pids: Vec<u32>,
 }
 
 impl Env {
@@ -375,6 +378,7 @@ impl Env {
             own_pid: std::process::id(),
             path: std::env::var_os("PATH"),
             workdir: None,
+            known_pids: Vec::new(),
         }
     }
 
@@ -395,7 +399,8 @@ pub fn from_cli(cli: &Cli) -> Result<Settings, ConfigError> {
     settings_from_cli(cli, &Env::current())
 }
 
-fn settings_from_cli(cli: &Cli, env: &Env) -> Result<Settings, ConfigError> {
+/// Validates the command line (and the config file it names) against `env`.
+pub fn settings_from_cli(cli: &Cli, env: &Env) -> Result<Settings, ConfigError> {
     if let Some(path) = &cli.config {
         return file::load(path, cli, env);
     }
@@ -735,6 +740,9 @@ fn target_pid(pid: i32, env: &Env) -> Result<(), String> {
     }
     if pid as u32 == env.own_pid {
         return Err("that is heat's own pid".to_string());
+    }
+    if env.mode == Mode::Service && env.known_pids.contains(&(pid as u32)) {
+        return Ok(());
     }
     match liveness(pid)? {
         Liveness::Alive => Ok(()),
