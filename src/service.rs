@@ -57,7 +57,6 @@ pub enum Ending {
 }
 
 struct Handle {
-    cfg: Arc<ProbeConfig>,
     control: mpsc::UnboundedSender<Control>,
     retiring: bool,
 }
@@ -209,10 +208,10 @@ impl Service {
         let phase = if spread { reload::phase(name, cfg.interval) } else { Duration::ZERO };
         let t0 = tokio::time::Instant::now().into_std() + phase;
         let (control, rx) = mpsc::unbounded_channel();
-        let sup = Supervisor::new(cfg.clone(), self.shared.clone(), t0);
+        let sup = Supervisor::new(cfg, self.shared.clone(), t0);
         let owned = name.to_string();
         self.tasks.spawn_local(async move { (owned, sup.run(rx).await) });
-        self.running.insert(name.to_string(), Handle { cfg, control, retiring: false });
+        self.running.insert(name.to_string(), Handle { control, retiring: false });
     }
 
     /// A supervisor returned: a changed probe it was blocking starts now.
@@ -296,7 +295,10 @@ impl Watch {
         match setup().map_err(std::io::Error::from).and_then(register) {
             Ok(fd) => Some(Watch { fd, name }),
             Err(e) => {
-                tracing::warn!("cannot watch {} for changes ({e}); reload with SIGHUP", dir.display());
+                tracing::warn!(
+                    "cannot watch {} for changes ({e}); reload with SIGHUP",
+                    dir.display()
+                );
                 None
             }
         }
