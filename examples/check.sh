@@ -6,7 +6,7 @@ mkdir -p "$state"
 [ -e "$state/started" ] || { touch "$state/started" "$state/healthy"; }
 
 roll=$(od -An -N1 -tu1 /dev/urandom | tr -d ' ')
-if [ "$roll" -lt 40 ]; then
+if [ "$roll" -lt 25 ]; then
     rm -f "$state/healthy"
 fi
 
