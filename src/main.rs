@@ -1,6 +1,7 @@
 //! heat's entry point: signals first, then the command line, then the probes.
 //! The only place that exits.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use heat::cli::Cli;
 use heat::config;
 use heat::log::Log;
 use heat::service::{self, Ending, Signals};
+use heat::supervisor::say;
 
 /// How long heat waits for the log to drain on the way out.
 const FLUSH: Duration = Duration::from_secs(5);
@@ -19,7 +21,7 @@ fn main() -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("heat: cannot start the runtime: {e}");
+            say(&format!("cannot start the runtime: {e}"));
             return ExitCode::from(1);
         }
     };
@@ -31,7 +33,7 @@ async fn start() -> ExitCode {
     let signals = match Signals::install() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("heat: cannot install signal handlers: {e}");
+            say(&format!("cannot install signal handlers: {e}"));
             return ExitCode::from(1);
         }
     };
@@ -46,28 +48,29 @@ async fn start() -> ExitCode {
     let settings = match config::from_cli(&cli) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("heat: {e}");
+            say(&format!("{e}"));
             return ExitCode::from(2);
         }
     };
     for w in &settings.warnings {
-        eprintln!("heat: warning: {w}");
+        say(&format!("warning: {w}"));
     }
     if settings.check_only {
-        print!("{}", config::describe(&settings));
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(config::describe(&settings).as_bytes()).and_then(|()| out.flush());
         return ExitCode::SUCCESS;
     }
     if let Err(e) = raise_nofile_limit(settings.probes.len()) {
-        eprintln!("heat: {e}");
+        say(&format!("{e}"));
         return ExitCode::from(2);
     }
     let log = match Log::open(&settings.log) {
         Ok(log) => log,
         Err(e) => {
-            eprintln!(
-                "heat: cannot open log {}: {e} (its directory must exist and be writable)",
+            say(&format!(
+                "cannot open log {}: {e} (its directory must exist and be writable)",
                 settings.log.display()
-            );
+            ));
             return ExitCode::from(2);
         }
     };

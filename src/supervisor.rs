@@ -142,6 +142,8 @@ struct Names {
 
 pub struct Supervisor {
     cfg: Arc<ProbeConfig>,
+    /// Built once: every check of the probe is started the same way.
+    check_spec: Rc<Spec>,
     shared: Rc<Shared>,
     probe: Probe,
     names: Names,
@@ -161,7 +163,9 @@ impl Supervisor {
         } else {
             Names { check: cfg.display.clone(), heat: "heat".into(), probe: String::new() }
         };
+        let check_spec = Rc::new(check_spec(&cfg, &shared));
         Supervisor {
+            check_spec,
             probe: Probe::new(Rules::from_config(&cfg), t0),
             cfg,
             shared,
@@ -260,20 +264,7 @@ impl Supervisor {
 
     fn start_check(&mut self) {
         self.refollow();
-        let (program, args) = match &self.cfg.check {
-            Check::Exec { program, args } => (program.clone(), args.clone()),
-            Check::Shell { command } => ("/bin/sh".into(), vec!["-c".into(), command.into()]),
-            Check::Script { path } => (path.clone(), Vec::new()),
-        };
-        let spec = Spec {
-            program,
-            args,
-            env: self.env(None),
-            cwd: self.cfg.workdir.clone(),
-            kind: Kind::Check,
-            timeout: self.cfg.timeout,
-            max_output: self.cfg.max_output,
-        };
+        let spec = self.check_spec.clone();
         self.spawn(Job::Check, spec);
     }
 
@@ -281,28 +272,25 @@ impl Supervisor {
         let spec = Spec {
             program: hook.path.clone(),
             args: Vec::new(),
-            env: self.env(Some(env)),
+            env: self.env(env),
             cwd: self.cfg.workdir.clone(),
             kind: Kind::Hook,
             timeout: self.cfg.hook_timeout,
             max_output: self.cfg.max_output,
         };
-        self.spawn(job, spec);
+        self.spawn(job, Rc::new(spec));
     }
 
-    fn env(&self, hook: Option<&HookEnv>) -> Vec<(OsString, OsString)> {
-        let mut env = self.shared.env.clone();
-        env.push(("HEAT_PROBE".into(), self.cfg.name.clone().into()));
-        if let Some(hook) = hook {
-            env.extend(hook.vars().into_iter().map(|(k, v)| (k.into(), v.into())));
-            if let TargetState::Live(t) = &self.target {
-                env.push(("HEAT_TARGET_PID".into(), t.pid().to_string().into()));
-            }
+    fn env(&self, hook: &HookEnv) -> Vec<(OsString, OsString)> {
+        let mut env = probe_env(&self.cfg, &self.shared);
+        env.extend(hook.vars().into_iter().map(|(k, v)| (k.into(), v.into())));
+        if let TargetState::Live(t) = &self.target {
+            env.push(("HEAT_TARGET_PID".into(), t.pid().to_string().into()));
         }
         env
     }
 
-    fn spawn(&mut self, job: Job, spec: Spec) {
+    fn spawn(&mut self, job: Job, spec: Rc<Spec>) {
         let (stop, rx) = watch::channel(Stop::No);
         let report = Box::pin(async move { exec::run(&spec, rx, |_| {}).await });
         self.running = Some(Running { job, stop, report });
@@ -582,11 +570,42 @@ impl Supervisor {
     /// running child is ended as in a stop.
     async fn fatal(&mut self, msg: String) -> Exit {
         self.event(Level::Err, &msg);
-        eprintln!("heat: {msg}");
+        say(&msg);
         let (_tx, mut rx) = mpsc::unbounded_channel();
         self.stop(Some(Stop::Graceful), &mut rx).await;
         Exit::Fatal(msg)
     }
+}
+
+/// How every check of a probe is started.
+fn check_spec(cfg: &ProbeConfig, shared: &Shared) -> Spec {
+    let (program, args) = match &cfg.check {
+        Check::Exec { program, args } => (program.clone(), args.clone()),
+        Check::Shell { command } => ("/bin/sh".into(), vec!["-c".into(), command.into()]),
+        Check::Script { path } => (path.clone(), Vec::new()),
+    };
+    Spec {
+        program,
+        args,
+        env: probe_env(cfg, shared),
+        cwd: cfg.workdir.clone(),
+        kind: Kind::Check,
+        timeout: cfg.timeout,
+        max_output: cfg.max_output,
+    }
+}
+
+/// heat's cleaned environment plus `HEAT_PROBE`.
+fn probe_env(cfg: &ProbeConfig, shared: &Shared) -> Vec<(OsString, OsString)> {
+    let mut env = shared.env.clone();
+    env.push(("HEAT_PROBE".into(), cfg.name.clone().into()));
+    env
+}
+
+/// One line on stderr. A broken stderr (a closed pipe, a restarted journal)
+/// must not end heat: the error is ignored.
+pub fn say(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "heat: {msg}");
 }
 
 /// The live process a pidfile names, other than `dead`, if heat may trust it.
