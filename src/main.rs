@@ -48,7 +48,7 @@ async fn start() -> ExitCode {
     let settings = match config::from_cli(&cli) {
         Ok(s) => s,
         Err(e) => {
-            say(&format!("{e}"));
+            say(&e.to_string());
             return ExitCode::from(2);
         }
     };
@@ -61,7 +61,7 @@ async fn start() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if let Err(e) = raise_nofile_limit(settings.probes.len()) {
-        say(&format!("{e}"));
+        say(&e.to_string());
         return ExitCode::from(2);
     }
     let log = match Log::open(&settings.log) {
