@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod exec;
 pub mod log;
+pub mod notify;
 pub mod probe;
 pub mod reload;
 pub mod service;

@@ -6,6 +6,7 @@
 //! matched by name, unchanged ones keep running untouched, changed ones are
 //! retired (a running hook may finish) and started anew, removed ones retired.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -23,8 +24,12 @@ use crate::cli::Cli;
 use crate::config::{self, ConfigError, Env, Mode, ProbeConfig, Settings, TargetSpec};
 use crate::exec::Stop;
 use crate::log::{Level, Log};
+use crate::notify::Notifier;
 use crate::reload::{self, Plan};
 use crate::supervisor::{Control, Exit, Shared, Stdout, Supervisor};
+
+/// How often systemd's STATUS line is refreshed (when it changed).
+const STATUS_EVERY: Duration = Duration::from_secs(1);
 
 /// Changes to the config file are acted on once they have been quiet this long.
 const DEBOUNCE: Duration = Duration::from_millis(200);
@@ -72,6 +77,9 @@ struct Service {
     running: BTreeMap<String, Handle>,
     tasks: JoinSet<(String, Exit)>,
     stopping: bool,
+    notifier: Notifier,
+    /// The STATUS line systemd last got.
+    status: String,
 }
 
 /// Runs until TERM/INT or, on the command line, a fatal condition.
@@ -87,6 +95,8 @@ pub async fn run(cli: Cli, settings: Settings, log: Log, mut signals: Signals) -
             .then(|| Stdout::new(settings.log.display().to_string())),
         fatal_trouble: !service_mode,
         prefix_names: service_mode,
+        failing: Cell::new(0),
+        recovering: Cell::new(0),
     });
     let mut svc = Service {
         cli,
@@ -97,12 +107,20 @@ pub async fn run(cli: Cli, settings: Settings, log: Log, mut signals: Signals) -
         running: BTreeMap::new(),
         tasks: JoinSet::new(),
         stopping: false,
+        notifier: Notifier::from_env(),
+        status: String::new(),
     };
     let mut watch = match &settings.config {
         Some(path) => Watch::new(path),
         None => None,
     };
     svc.apply(settings.probes);
+    svc.status = svc.status_line();
+    svc.notifier.ready(&svc.status);
+    let mut pulse = svc.notifier.enabled().then(|| {
+        let every = svc.notifier.watchdog_every().unwrap_or(STATUS_EVERY).min(STATUS_EVERY);
+        tokio::time::interval(every)
+    });
 
     let mut ending = Ending::Stopped;
     let mut debounce: Option<Instant> = None;
@@ -138,6 +156,14 @@ pub async fn run(cli: Cli, settings: Settings, log: Log, mut signals: Signals) -
                     debounce = Some(Instant::now() + DEBOUNCE);
                 }
             }
+            _ = tick(&mut pulse) => {
+                svc.notifier.watchdog();
+                let line = svc.status_line();
+                if line != svc.status {
+                    svc.notifier.status(&line);
+                    svc.status = line;
+                }
+            }
             () = quiet(debounce) => {
                 debounce = None;
                 if !svc.stopping {
@@ -170,6 +196,9 @@ impl Service {
     }
 
     fn stop(&mut self, how: Stop, why: Option<&str>) {
+        if !self.stopping {
+            self.notifier.stopping();
+        }
         if let Some(name) = why {
             self.event(Level::Info, &format!("stopping on {name}"));
         }
@@ -222,8 +251,23 @@ impl Service {
         }
     }
 
-    /// Re-reads the config file. An invalid file changes nothing.
+    /// `3 probes: 1 failing, 0 in recovery`.
+    fn status_line(&self) -> String {
+        let n = self.desired.len();
+        let probes = if n == 1 { "probe" } else { "probes" };
+        let (failing, recovering) = (self.shared.failing.get(), self.shared.recovering.get());
+        format!("{n} {probes}: {failing} failing, {recovering} in recovery")
+    }
+
+    /// Re-reads the config file (systemd hears of it); an invalid file changes nothing.
     fn reload(&mut self, asked: bool) {
+        self.notifier.reloading();
+        self.reload_file(asked);
+        self.status = self.status_line();
+        self.notifier.ready(&self.status);
+    }
+
+    fn reload_file(&mut self, asked: bool) {
         let known_pids = self
             .desired
             .values()
@@ -322,6 +366,15 @@ async fn watched(watch: &mut Option<Watch>) -> bool {
     match guard.try_io(|fd| fd.get_ref().0.read_events().map_err(std::io::Error::from)) {
         Ok(Ok(events)) => events.iter().any(|e| w.concerns(e.name.as_deref())),
         _ => false,
+    }
+}
+
+async fn tick(pulse: &mut Option<tokio::time::Interval>) {
+    match pulse {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 

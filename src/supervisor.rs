@@ -5,6 +5,7 @@
 //! A probe never runs two things at once (a check or a hook), so there is at
 //! most one child per supervisor.
 
+use std::cell::Cell;
 use std::ffi::OsString;
 use std::future::Future;
 use std::io::Write;
@@ -85,6 +86,36 @@ pub struct Shared {
     pub fatal_trouble: bool,
     /// Service mode names entries `[probe] …`.
     pub prefix_names: bool,
+    /// Probes failing now, and those in recovery (systemd's STATUS line).
+    pub failing: Cell<usize>,
+    pub recovering: Cell<usize>,
+}
+
+/// This probe's part in the shared counts, withdrawn when it ends.
+struct Tally {
+    shared: Rc<Shared>,
+    failing: bool,
+    recovering: bool,
+}
+
+impl Tally {
+    fn set(&mut self, failing: bool, recovering: bool) {
+        let adjust = |cell: &Cell<usize>, was: bool, now: bool| {
+            if was != now {
+                cell.set(if now { cell.get() + 1 } else { cell.get().saturating_sub(1) });
+            }
+        };
+        adjust(&self.shared.failing, self.failing, failing);
+        adjust(&self.shared.recovering, self.recovering, recovering);
+        self.failing = failing;
+        self.recovering = recovering;
+    }
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        self.set(false, false);
+    }
 }
 
 /// heat's requests to a supervisor.
@@ -144,6 +175,7 @@ pub struct Supervisor {
     cfg: Arc<ProbeConfig>,
     /// Built once: every check of the probe is started the same way.
     check_spec: Rc<Spec>,
+    tally: Tally,
     shared: Rc<Shared>,
     probe: Probe,
     names: Names,
@@ -166,6 +198,7 @@ impl Supervisor {
         let check_spec = Rc::new(check_spec(&cfg, &shared));
         Supervisor {
             check_spec,
+            tally: Tally { shared: shared.clone(), failing: false, recovering: false },
             probe: Probe::new(Rules::from_config(&cfg), t0),
             cfg,
             shared,
@@ -224,6 +257,8 @@ impl Supervisor {
             if let Some(event) = event {
                 let actions = self.probe.on(event, now());
                 self.execute(actions);
+                let s = self.probe.status();
+                self.tally.set(s.fails > 0, s.recovery);
             }
         }
     }
