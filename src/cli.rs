@@ -16,4 +16,7 @@ pub struct Cli {
     /// The check command and its arguments (exec'd directly, no shell)
     #[arg(value_name = "COMMAND", trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<std::ffi::OsString>,
+    /// More diagnostics on stderr (repeat for more)
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }

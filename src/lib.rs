@@ -7,6 +7,8 @@ pub mod config;
 pub mod exec;
 pub mod log;
 pub mod probe;
+pub mod reload;
 pub mod signal;
 pub mod supervisor;
 pub mod target;
+pub mod timer;

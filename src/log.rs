@@ -20,7 +20,14 @@ pub enum Level {
 /// Formats one entry: `UNIX : TYPE : NAME :` then each output line prefixed by
 /// `> `; a last line without newline gets one; `dropped > 0` adds
 /// `> [heat: N bytes dropped]`.
-pub fn format_entry(out: &mut Vec<u8>, unix: u64, level: Level, name: &str, body: &[u8], dropped: u64) {
+pub fn format_entry(
+    out: &mut Vec<u8>,
+    unix: u64,
+    level: Level,
+    name: &str,
+    body: &[u8],
+    dropped: u64,
+) {
     let _ = (out, unix, level, name, body, dropped);
     todo!()
 }

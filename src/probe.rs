@@ -1,1 +1,1048 @@
-//! The probe state machine.
+//! The probe state machine: every decision heat makes about one probe.
+//!
+//! # Theory of operation
+//!
+//! A probe is fed events — a tick of its schedule, a check that finished, a hook
+//! that finished — each with the time it happened, and answers with actions for
+//! the supervisor to carry out: start a check, send a signal, run a hook, note
+//! something in the log. It does no IO and reads no clock, so every rule below
+//! is unit-tested exactly, with simulated time.
+//!
+//! **Schedule.** Check `k` is due at `t0 + k·interval`. The supervisor sleeps
+//! until [`Probe::next_wakeup`] and sends [`Event::Tick`]. A tick that finds the
+//! probe busy (a check or a hook running) starts nothing and is remembered; when
+//! the probe is free again exactly one check runs at once, however many ticks
+//! passed, and the schedule keeps its phase.
+//!
+//! **Normal mode.** A success resets the failure count. A failure counts, sends
+//! the per-failure signal (when there is a target and the rules of SPEC §3 say
+//! so), then either enters recovery (`fails ≥ threshold` with a recovery hook or
+//! a fault signal) or runs the fail hook.
+//!
+//! **Recovery.** Each round sends the fault signal, runs the recovery hook and,
+//! when it ends, opens a window: a check at once, then on every tick. A success
+//! ends recovery (success signal, count reset). The window closes after
+//! `recovery_timeout` (checks started inside it still count) or after
+//! `threshold` checks; the next round then starts at the next tick.
+//!
+//! ```text
+//!            failure, fails ≥ threshold
+//!   Normal ─────────────────────────────▶ Recovery::Hook ──hook done──▶ Recovery::Open
+//!     ▲                                        ▲                            │    │
+//!     │               success                  │ tick                       │    │
+//!     └────────────────────────────────────────┼────────────────────────────┘    │
+//!                                              └──── Recovery::Closed ◀──────────┘
+//!                                                          window over, no success
+//! ```
+//!
+//! **Start period.** Until the first success, a failure of a check started less
+//! than `start_period` after `t0` is noted and otherwise ignored.
+
+use std::time::{Duration, Instant};
+
+use crate::config::ProbeConfig;
+use crate::signal::Signal;
+
+/// The parts of a probe's configuration its decisions depend on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rules {
+    pub interval: Duration,
+    pub threshold: u32,
+    pub start_period: Duration,
+    pub recovery_timeout: Option<Duration>,
+    /// A target (pid or pidfile) is configured.
+    pub has_target: bool,
+    pub signal: Option<Signal>,
+    pub fault_signal: Option<Signal>,
+    pub success_signal: Option<Signal>,
+    pub fail_hook: bool,
+    pub recovery_hook: bool,
+}
+
+impl Rules {
+    pub fn from_config(c: &ProbeConfig) -> Rules {
+        Rules {
+            interval: c.interval,
+            threshold: c.threshold.get(),
+            start_period: c.start_period,
+            recovery_timeout: c.recovery_timeout,
+            has_target: c.target.is_some(),
+            signal: c.signal,
+            fault_signal: c.fault_signal,
+            success_signal: c.success_signal,
+            fail_hook: c.fail.is_some(),
+            recovery_hook: c.recovery.is_some(),
+        }
+    }
+
+    /// The signal sent on every failure in normal mode, if any (SPEC §3 step 2).
+    pub fn failure_signal(&self) -> Option<Signal> {
+        let implicit = self.fault_signal.is_none() && self.success_signal.is_none();
+        match self.signal {
+            Some(s) if self.has_target => Some(s),
+            None if self.has_target && implicit => Some(Signal::HUP),
+            _ => None,
+        }
+    }
+
+    /// Whether reaching the threshold starts recovery.
+    pub fn recovers(&self) -> bool {
+        self.recovery_hook || self.fault_signal.is_some()
+    }
+}
+
+/// How a finished check ended, as far as the rules care.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckResult {
+    /// Exit code; 0 is success (124 timeout, 126/127 not started, 128+N signal).
+    pub code: i32,
+    /// The check's pid; `None` when it never started.
+    pub pid: Option<u32>,
+    /// Unix seconds of the check's end.
+    pub ended_unix: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The time returned by [`Probe::next_wakeup`] was reached.
+    Tick,
+    CheckDone(CheckResult),
+    /// The fail or recovery hook that was running ended (whatever its status).
+    HookDone,
+}
+
+/// Where a signal goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dest {
+    Target,
+    /// No target: fault and success signals are raised on heat itself.
+    Heat,
+}
+
+/// Something heat notes in the log on the probe's behalf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Note {
+    /// A failure inside the start period, not counted.
+    StartPeriod,
+    RecoveryRound {
+        round: u32,
+        fails: u32,
+    },
+    WindowClosed,
+    Recovered {
+        fails: u32,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    StartCheck,
+    Signal { signal: Signal, dest: Dest },
+    RunFailHook(HookEnv),
+    RunRecoveryHook(HookEnv),
+    Note(Note),
+}
+
+/// The `HEAT_FAIL_*` values a hook gets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookEnv {
+    pub code: i32,
+    /// This failure (fail hook) or the streak's first (recovery hook).
+    pub time: u64,
+    /// The latest failure: recovery hook only.
+    pub time_last: Option<u64>,
+    pub interval: Duration,
+    pub pid: Option<u32>,
+    /// Consecutive failures so far: recovery hook only.
+    pub count: Option<u32>,
+}
+
+impl HookEnv {
+    /// The variables, names and values, as the hook sees them. An absent
+    /// value is absent from the list (the caller leaves it unset).
+    pub fn vars(&self) -> Vec<(&'static str, String)> {
+        let mut v = vec![
+            ("HEAT_FAIL_CODE", self.code.to_string()),
+            ("HEAT_FAIL_TIME", self.time.to_string()),
+            ("HEAT_FAIL_INTERVAL", seconds(self.interval)),
+        ];
+        if let Some(t) = self.time_last {
+            v.push(("HEAT_FAIL_TIME_LAST", t.to_string()));
+        }
+        if let Some(p) = self.pid {
+            v.push(("HEAT_FAIL_PID", p.to_string()));
+        }
+        if let Some(c) = self.count {
+            v.push(("HEAT_FAIL_CNT", c.to_string()));
+        }
+        v
+    }
+}
+
+/// `30` for whole seconds, `0.5` otherwise.
+pub fn seconds(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        d.as_secs().to_string()
+    } else {
+        let s = format!("{:.9}", d.as_secs_f64());
+        s.trim_end_matches('0').to_string()
+    }
+}
+
+/// What the probe is doing right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Busy {
+    Idle,
+    Check { started: Instant },
+    FailHook,
+    RecoveryHook,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Window {
+    /// The recovery hook runs (or there is none and the window opens at once).
+    Hook,
+    /// Checks decide; the window lasts until a time or for a number of checks.
+    Open(Until),
+    /// Over without a success: the next round starts at the next tick.
+    Closed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Until {
+    Time(Instant),
+    Checks(u32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Normal,
+    Recovery { round: u32, window: Window },
+}
+
+/// The current failure streak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Streak {
+    first: u64,
+    last: CheckResult,
+}
+
+/// A summary for heat's USR1 state entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub recovery: bool,
+    pub fails: u32,
+    pub last: Option<CheckResult>,
+    pub next: Instant,
+    pub busy: Busy,
+}
+
+/// One probe's state. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct Probe {
+    rules: Rules,
+    t0: Instant,
+    next_tick: Instant,
+    busy: Busy,
+    /// A tick passed while busy.
+    missed: bool,
+    mode: Mode,
+    fails: u32,
+    streak: Option<Streak>,
+    succeeded: bool,
+    /// A stopping fault signal was sent to the target in this recovery.
+    target_frozen: bool,
+    last: Option<CheckResult>,
+}
+
+impl Probe {
+    /// A probe whose first check is due at `t0`.
+    pub fn new(rules: Rules, t0: Instant) -> Probe {
+        Probe {
+            rules,
+            t0,
+            next_tick: t0,
+            busy: Busy::Idle,
+            missed: false,
+            mode: Mode::Normal,
+            fails: 0,
+            streak: None,
+            succeeded: false,
+            target_frozen: false,
+            last: None,
+        }
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// When the supervisor must send the next [`Event::Tick`].
+    pub fn next_wakeup(&self) -> Instant {
+        self.next_tick
+    }
+
+    pub fn busy(&self) -> Busy {
+        self.busy
+    }
+
+    pub fn in_recovery(&self) -> bool {
+        matches!(self.mode, Mode::Recovery { .. })
+    }
+
+    /// When the current recovery window closes, if it closes at a known time.
+    pub fn window_end(&self) -> Option<Instant> {
+        match self.mode {
+            Mode::Recovery { window: Window::Open(Until::Time(t)), .. } => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        Status {
+            recovery: self.in_recovery(),
+            fails: self.fails,
+            last: self.last,
+            next: self.next_tick,
+            busy: self.busy,
+        }
+    }
+
+    /// Feeds one event that happened at `now`.
+    pub fn on(&mut self, event: Event, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        match event {
+            Event::Tick => self.tick(now, &mut out),
+            Event::CheckDone(result) => self.check_done(result, now, &mut out),
+            Event::HookDone => self.hook_done(now, &mut out),
+        }
+        out
+    }
+
+    /// What to do on the way out (heat stops, exits, or the probe is dropped):
+    /// a target frozen by the fault signal is resumed.
+    pub fn on_stop(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.in_recovery() && self.target_frozen {
+            self.target_frozen = false;
+            out.push(Action::Signal { signal: Signal::CONT, dest: Dest::Target });
+        }
+        out
+    }
+
+    fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if now < self.next_tick {
+            return;
+        }
+        self.advance_schedule(now);
+        if self.busy == Busy::Idle {
+            self.due(now, out);
+        } else {
+            self.missed = true;
+        }
+    }
+
+    /// Moves the next tick to the first `t0 + k·interval` after `now`.
+    fn advance_schedule(&mut self, now: Instant) {
+        let interval = self.rules.interval.as_nanos();
+        let elapsed = now.duration_since(self.t0).as_nanos();
+        let k = elapsed / interval + 1;
+        let offset = interval * k;
+        self.next_tick = self.t0 + nanos(offset);
+    }
+
+    /// The probe is free and something is due: a check, or the next recovery round.
+    fn due(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if let Mode::Recovery { window, .. } = self.mode {
+            let closed = match window {
+                Window::Closed => true,
+                Window::Open(Until::Time(end)) if now >= end => {
+                    out.push(Action::Note(Note::WindowClosed));
+                    true
+                }
+                _ => false,
+            };
+            if closed {
+                self.enter_round(now, out);
+                return;
+            }
+        }
+        self.start_check(now, out);
+    }
+
+    fn start_check(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.busy = Busy::Check { started: now };
+        out.push(Action::StartCheck);
+    }
+
+    /// The probe became free: one check at once if a tick was missed.
+    fn free(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.busy = Busy::Idle;
+        if std::mem::take(&mut self.missed) {
+            self.due(now, out);
+        }
+    }
+
+    fn check_done(&mut self, result: CheckResult, now: Instant, out: &mut Vec<Action>) {
+        let Busy::Check { started } = self.busy else {
+            return;
+        };
+        self.last = Some(result);
+        if result.code == 0 {
+            let fails = std::mem::take(&mut self.fails);
+            self.succeeded = true;
+            self.streak = None;
+            if self.in_recovery() {
+                self.mode = Mode::Normal;
+                self.target_frozen = false;
+                if let Some(signal) = self.rules.success_signal {
+                    out.push(Action::Signal { signal, dest: self.dest() });
+                }
+                out.push(Action::Note(Note::Recovered { fails }));
+            }
+            self.free(now, out);
+            return;
+        }
+        if !self.succeeded && started < self.t0 + self.rules.start_period {
+            out.push(Action::Note(Note::StartPeriod));
+            self.free(now, out);
+            return;
+        }
+        self.fails = self.fails.saturating_add(1);
+        let first = self.streak.map_or(result.ended_unix, |s| s.first);
+        self.streak = Some(Streak { first, last: result });
+        match self.mode {
+            Mode::Normal => self.failed_in_normal(result, now, out),
+            Mode::Recovery { round, window } => self.failed_in_window(round, window, now, out),
+        }
+    }
+
+    fn failed_in_normal(&mut self, result: CheckResult, now: Instant, out: &mut Vec<Action>) {
+        if let Some(signal) = self.rules.failure_signal() {
+            out.push(Action::Signal { signal, dest: Dest::Target });
+        }
+        if self.fails >= self.rules.threshold && self.rules.recovers() {
+            self.mode = Mode::Recovery { round: 0, window: Window::Hook };
+            self.enter_round(now, out);
+        } else if self.rules.fail_hook {
+            self.busy = Busy::FailHook;
+            out.push(Action::RunFailHook(HookEnv {
+                code: result.code,
+                time: result.ended_unix,
+                time_last: None,
+                interval: self.rules.interval,
+                pid: result.pid,
+                count: None,
+            }));
+        } else {
+            self.free(now, out);
+        }
+    }
+
+    fn failed_in_window(
+        &mut self,
+        round: u32,
+        window: Window,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let window = match window {
+            Window::Open(Until::Checks(n)) if n > 1 => Window::Open(Until::Checks(n - 1)),
+            Window::Open(Until::Time(end)) if now < end => window,
+            _ => Window::Closed,
+        };
+        self.mode = Mode::Recovery { round, window };
+        if window == Window::Closed {
+            out.push(Action::Note(Note::WindowClosed));
+            // Rounds never follow each other back to back: wait for a real tick.
+            self.missed = false;
+        }
+        self.free(now, out);
+    }
+
+    /// Starts the next recovery round (from normal mode or a closed window).
+    fn enter_round(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let round = match self.mode {
+            Mode::Recovery { round, .. } => round + 1,
+            Mode::Normal => 1,
+        };
+        self.mode = Mode::Recovery { round, window: Window::Hook };
+        out.push(Action::Note(Note::RecoveryRound { round, fails: self.fails }));
+        if let Some(signal) = self.rules.fault_signal {
+            let dest = self.dest();
+            if dest == Dest::Target && signal.is_stopping() {
+                self.target_frozen = true;
+            }
+            out.push(Action::Signal { signal, dest });
+        }
+        if self.rules.recovery_hook {
+            let streak = self.streak.expect("recovery follows a counted failure");
+            self.busy = Busy::RecoveryHook;
+            out.push(Action::RunRecoveryHook(HookEnv {
+                code: streak.last.code,
+                time: streak.first,
+                time_last: Some(streak.last.ended_unix),
+                interval: self.rules.interval,
+                pid: streak.last.pid,
+                count: Some(self.fails),
+            }));
+        } else {
+            self.open_window(now, out);
+        }
+    }
+
+    fn open_window(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let until = match self.rules.recovery_timeout {
+            Some(d) => Until::Time(now + d),
+            None => Until::Checks(self.rules.threshold),
+        };
+        if let Mode::Recovery { round, .. } = self.mode {
+            self.mode = Mode::Recovery { round, window: Window::Open(until) };
+        }
+        self.missed = false;
+        self.start_check(now, out);
+    }
+
+    fn hook_done(&mut self, now: Instant, out: &mut Vec<Action>) {
+        match self.busy {
+            Busy::FailHook => self.free(now, out),
+            Busy::RecoveryHook => self.open_window(now, out),
+            Busy::Idle | Busy::Check { .. } => {}
+        }
+    }
+
+    fn dest(&self) -> Dest {
+        if self.rules.has_target { Dest::Target } else { Dest::Heat }
+    }
+}
+
+fn nanos(n: u128) -> Duration {
+    Duration::new((n / 1_000_000_000) as u64, (n % 1_000_000_000) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    fn rules() -> Rules {
+        Rules {
+            interval: 10 * S,
+            threshold: 1,
+            start_period: Duration::ZERO,
+            recovery_timeout: None,
+            has_target: false,
+            signal: None,
+            fault_signal: None,
+            success_signal: None,
+            fail_hook: false,
+            recovery_hook: false,
+        }
+    }
+
+    /// A probe driven on simulated time: `at(s)` is t0 + s seconds.
+    struct Sim {
+        p: Probe,
+        t0: Instant,
+        pid: u32,
+    }
+
+    impl Sim {
+        fn new(rules: Rules) -> Sim {
+            let t0 = Instant::now();
+            Sim { p: Probe::new(rules, t0), t0, pid: 100 }
+        }
+        fn at(&self, s: f64) -> Instant {
+            self.t0 + Duration::from_secs_f64(s)
+        }
+        fn tick(&mut self, s: f64) -> Vec<Action> {
+            let now = self.at(s);
+            self.p.on(Event::Tick, now)
+        }
+        fn done(&mut self, s: f64, code: i32) -> Vec<Action> {
+            self.pid += 1;
+            let r = CheckResult { code, pid: Some(self.pid), ended_unix: 1_000 + s as u64 };
+            let now = self.at(s);
+            self.p.on(Event::CheckDone(r), now)
+        }
+        fn hook_done(&mut self, s: f64) -> Vec<Action> {
+            let now = self.at(s);
+            self.p.on(Event::HookDone, now)
+        }
+        fn next(&self) -> f64 {
+            self.p.next_wakeup().duration_since(self.t0).as_secs_f64()
+        }
+        /// Runs one check started by a tick at `s` and ended `len` later.
+        fn cycle(&mut self, s: f64, len: f64, code: i32) -> Vec<Action> {
+            assert_eq!(self.tick(s), vec![Action::StartCheck], "tick at {s}");
+            self.done(s + len, code)
+        }
+    }
+
+    fn sig(signal: Signal, dest: Dest) -> Action {
+        Action::Signal { signal, dest }
+    }
+
+    fn usr1() -> Signal {
+        Signal::USR1
+    }
+
+    fn hooks(actions: &[Action]) -> Vec<&HookEnv> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::RunFailHook(e) | Action::RunRecoveryHook(e) => Some(e),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn first_check_at_start_then_fixed_rate_without_drift() {
+        let mut s = Sim::new(rules());
+        assert_eq!(s.next(), 0.0);
+        assert_eq!(s.cycle(0.0, 1.0, 0), vec![]);
+        assert_eq!(s.next(), 10.0);
+        // A late tick keeps the phase.
+        assert_eq!(s.cycle(10.7, 0.1, 0), vec![]);
+        assert_eq!(s.next(), 20.0);
+        // A tick far behind (heat was frozen) runs one check, not a backlog.
+        assert_eq!(s.cycle(55.0, 0.1, 0), vec![]);
+        assert_eq!(s.next(), 60.0);
+    }
+
+    #[test]
+    fn early_tick_is_ignored() {
+        let mut s = Sim::new(rules());
+        s.cycle(0.0, 1.0, 0);
+        assert_eq!(s.tick(9.999), vec![]);
+        assert_eq!(s.next(), 10.0);
+    }
+
+    #[test]
+    fn a_long_check_starts_nothing_then_exactly_one_check_runs_at_once() {
+        let mut s = Sim::new(rules());
+        assert_eq!(s.tick(0.0), vec![Action::StartCheck]);
+        for t in [10.0, 20.0, 30.0] {
+            assert_eq!(s.tick(t), vec![], "no second check while one runs");
+        }
+        assert_eq!(s.done(35.0, 0), vec![Action::StartCheck]);
+        assert_eq!(s.next(), 40.0);
+        assert_eq!(s.done(36.0, 0), vec![], "one check, not three");
+    }
+
+    #[test]
+    fn a_check_that_ends_before_the_next_tick_starts_nothing_more() {
+        let mut s = Sim::new(rules());
+        s.tick(0.0);
+        assert_eq!(s.done(9.0, 0), vec![]);
+        assert_eq!(s.p.busy(), Busy::Idle);
+    }
+
+    #[test]
+    fn failures_count_and_a_success_resets_them() {
+        let mut r = rules();
+        r.threshold = 5;
+        let mut s = Sim::new(r);
+        s.cycle(0.0, 0.1, 1);
+        s.cycle(10.0, 0.1, 2);
+        assert_eq!(s.p.status().fails, 2);
+        assert_eq!(s.p.status().last.unwrap().code, 2);
+        s.cycle(20.0, 0.1, 0);
+        assert_eq!(s.p.status().fails, 0);
+        s.cycle(30.0, 0.1, 1);
+        assert_eq!(s.p.status().fails, 1);
+    }
+
+    #[test]
+    fn target_gets_hup_on_every_failure_by_default() {
+        let mut r = rules();
+        r.has_target = true;
+        let mut s = Sim::new(r);
+        assert_eq!(s.cycle(0.0, 0.1, 1), vec![sig(Signal::HUP, Dest::Target)]);
+        assert_eq!(s.cycle(10.0, 0.1, 1), vec![sig(Signal::HUP, Dest::Target)]);
+        assert_eq!(s.cycle(20.0, 0.1, 0), vec![]);
+    }
+
+    #[test]
+    fn target_gets_the_given_signal() {
+        let mut r = rules();
+        r.has_target = true;
+        r.signal = Some(usr1());
+        let mut s = Sim::new(r);
+        assert_eq!(s.cycle(0.0, 0.1, 1), vec![sig(usr1(), Dest::Target)]);
+    }
+
+    #[test]
+    fn no_per_failure_hup_when_only_fault_or_success_signals_are_given() {
+        for (fault, success) in [(Some(Signal::CONT), None), (None, Some(Signal::CONT))] {
+            let mut r = rules();
+            r.has_target = true;
+            r.threshold = 3;
+            r.fault_signal = fault;
+            r.success_signal = success;
+            let mut s = Sim::new(r);
+            assert_eq!(s.cycle(0.0, 0.1, 1), vec![], "fault {fault:?} success {success:?}");
+        }
+    }
+
+    #[test]
+    fn explicit_signal_is_sent_alongside_fault_signal() {
+        let mut r = rules();
+        r.has_target = true;
+        r.threshold = 2;
+        r.signal = Some(usr1());
+        r.fault_signal = Some(Signal::CONT);
+        let mut s = Sim::new(r);
+        assert_eq!(s.cycle(0.0, 0.1, 1), vec![sig(usr1(), Dest::Target)]);
+    }
+
+    #[test]
+    fn no_signal_without_a_target() {
+        let mut r = rules();
+        r.signal = Some(usr1());
+        let mut s = Sim::new(r);
+        assert_eq!(s.cycle(0.0, 0.1, 1), vec![]);
+    }
+
+    #[test]
+    fn fail_hook_gets_this_failure() {
+        let mut r = rules();
+        r.fail_hook = true;
+        r.interval = Duration::from_millis(500);
+        let mut s = Sim::new(r);
+        let a = s.cycle(0.0, 0.2, 7);
+        assert_eq!(
+            a,
+            vec![Action::RunFailHook(HookEnv {
+                code: 7,
+                time: 1_000,
+                time_last: None,
+                interval: Duration::from_millis(500),
+                pid: Some(101),
+                count: None,
+            })]
+        );
+        assert_eq!(s.p.busy(), Busy::FailHook);
+    }
+
+    #[test]
+    fn fail_hook_overlap_runs_exactly_one_check_when_it_ends() {
+        let mut r = rules();
+        r.fail_hook = true;
+        let mut s = Sim::new(r);
+        assert_eq!(hooks(&s.cycle(0.0, 1.0, 1)).len(), 1);
+        for t in [10.0, 20.0, 30.0, 40.0] {
+            assert_eq!(s.tick(t), vec![], "tick at {t} while the hook runs");
+        }
+        assert_eq!(s.hook_done(45.0), vec![Action::StartCheck]);
+        assert_eq!(s.next(), 50.0, "the schedule keeps its phase");
+        assert_eq!(s.done(46.0, 0), vec![]);
+        assert_eq!(s.cycle(50.0, 0.1, 0), vec![]);
+    }
+
+    #[test]
+    fn fail_hook_that_ends_before_the_next_tick_starts_nothing() {
+        let mut r = rules();
+        r.fail_hook = true;
+        let mut s = Sim::new(r);
+        s.cycle(0.0, 1.0, 1);
+        assert_eq!(s.hook_done(2.0), vec![]);
+        assert_eq!(s.p.busy(), Busy::Idle);
+        assert_eq!(s.tick(10.0), vec![Action::StartCheck]);
+    }
+
+    #[test]
+    fn fail_hook_runs_below_threshold_and_recovery_takes_over_at_it() {
+        let mut r = rules();
+        r.threshold = 3;
+        r.fail_hook = true;
+        r.recovery_hook = true;
+        r.has_target = true;
+        let mut s = Sim::new(r);
+        let a = s.cycle(0.0, 1.0, 1);
+        assert!(matches!(a[..], [Action::Signal { .. }, Action::RunFailHook(_)]), "{a:?}");
+        s.hook_done(2.0);
+        s.cycle(10.0, 1.0, 2);
+        s.hook_done(12.0);
+        let a = s.cycle(20.0, 1.0, 3);
+        assert_eq!(
+            a,
+            vec![
+                sig(Signal::HUP, Dest::Target),
+                Action::Note(Note::RecoveryRound { round: 1, fails: 3 }),
+                Action::RunRecoveryHook(HookEnv {
+                    code: 3,
+                    time: 1_001,
+                    time_last: Some(1_021),
+                    interval: 10 * S,
+                    pid: Some(103),
+                    count: Some(3),
+                }),
+            ]
+        );
+        assert!(s.p.in_recovery());
+        assert_eq!(s.p.busy(), Busy::RecoveryHook);
+    }
+
+    #[test]
+    fn without_recovery_the_fail_hook_runs_on_every_failure() {
+        let mut r = rules();
+        r.threshold = 2;
+        r.fail_hook = true;
+        let mut s = Sim::new(r);
+        for k in 0..4 {
+            let t = 10.0 * k as f64;
+            assert_eq!(hooks(&s.cycle(t, 1.0, 1)).len(), 1, "failure {k}");
+            s.hook_done(t + 2.0);
+        }
+        assert!(!s.p.in_recovery());
+    }
+
+    /// Threshold 3, recovery hook, by-count window: enters round 1 at t=21.
+    fn in_recovery(mut r: Rules) -> Sim {
+        r.threshold = 3;
+        r.recovery_hook = true;
+        r.fail_hook = true;
+        let mut s = Sim::new(r);
+        s.cycle(0.0, 1.0, 1);
+        s.hook_done(1.5);
+        s.cycle(10.0, 1.0, 1);
+        s.hook_done(11.5);
+        let a = s.cycle(20.0, 1.0, 1);
+        assert!(matches!(a.last(), Some(Action::RunRecoveryHook(_))), "{a:?}");
+        s
+    }
+
+    #[test]
+    fn recovery_window_opens_with_a_check_at_once_when_the_hook_ends() {
+        let mut s = in_recovery(rules());
+        assert_eq!(s.tick(30.0), vec![], "no check while the recovery hook runs");
+        assert_eq!(s.hook_done(33.0), vec![Action::StartCheck]);
+        assert_eq!(s.next(), 40.0);
+        assert_eq!(s.hook_done(34.0), vec![], "a stray hook end changes nothing");
+    }
+
+    #[test]
+    fn in_the_window_failures_count_on_without_signal_or_fail_hook() {
+        let mut r = rules();
+        r.has_target = true;
+        r.signal = Some(usr1());
+        let mut s = in_recovery(r);
+        s.hook_done(22.0);
+        assert_eq!(s.done(23.0, 4), vec![]);
+        assert_eq!(s.p.status().fails, 4);
+        assert_eq!(s.cycle(30.0, 1.0, 5), vec![]);
+        assert_eq!(s.p.status().fails, 5);
+    }
+
+    #[test]
+    fn count_window_closes_after_threshold_checks_and_next_round_waits_for_a_tick() {
+        let mut s = in_recovery(rules());
+        s.hook_done(22.0);
+        assert_eq!(s.done(23.0, 1), vec![]);
+        assert_eq!(s.cycle(30.0, 1.0, 1), vec![]);
+        // The third check of the window runs past a tick; the window closes.
+        assert_eq!(s.tick(40.0), vec![Action::StartCheck]);
+        assert_eq!(s.tick(50.0), vec![]);
+        assert_eq!(s.done(51.0, 1), vec![Action::Note(Note::WindowClosed)]);
+        assert_eq!(s.p.busy(), Busy::Idle, "rounds are not back to back");
+        let a = s.tick(60.0);
+        assert_eq!(a[0], Action::Note(Note::RecoveryRound { round: 2, fails: 6 }));
+        let env = hooks(&a)[0].clone();
+        assert_eq!(env.time, 1_001, "HEAT_FAIL_TIME stays the streak's first failure");
+        assert_eq!(env.time_last, Some(1_051));
+        assert_eq!(env.count, Some(6));
+    }
+
+    #[test]
+    fn time_window_counts_a_check_started_inside_it() {
+        let mut r = rules();
+        r.recovery_timeout = Some(25 * S);
+        let mut s = in_recovery(r);
+        s.hook_done(22.0); // window until 47
+        s.done(23.0, 1);
+        s.cycle(30.0, 1.0, 1);
+        assert_eq!(s.tick(40.0), vec![Action::StartCheck]);
+        // Started at 40 < 47, ends at 48 with a success: it counts.
+        let a = s.done(48.0, 0);
+        assert_eq!(a, vec![Action::Note(Note::Recovered { fails: 5 })]);
+        assert!(!s.p.in_recovery());
+    }
+
+    #[test]
+    fn time_window_closes_and_the_next_round_starts_at_the_next_tick() {
+        let mut r = rules();
+        r.recovery_timeout = Some(25 * S);
+        let mut s = in_recovery(r);
+        s.hook_done(22.0); // window until 47
+        s.done(23.0, 1);
+        s.cycle(30.0, 1.0, 1);
+        s.cycle(40.0, 1.0, 1);
+        assert_eq!(s.p.window_end(), Some(s.at(47.0)));
+        let a = s.tick(50.0);
+        assert_eq!(a[0], Action::Note(Note::WindowClosed));
+        assert_eq!(a[1], Action::Note(Note::RecoveryRound { round: 2, fails: 6 }));
+        assert!(matches!(a[2], Action::RunRecoveryHook(_)));
+    }
+
+    #[test]
+    fn a_window_check_ending_after_the_deadline_with_a_failure_closes_it() {
+        let mut r = rules();
+        r.recovery_timeout = Some(25 * S);
+        let mut s = in_recovery(r);
+        s.hook_done(22.0);
+        s.done(23.0, 1);
+        s.cycle(30.0, 1.0, 1);
+        assert_eq!(s.tick(40.0), vec![Action::StartCheck]);
+        assert_eq!(s.tick(50.0), vec![]);
+        assert_eq!(s.done(52.0, 1), vec![Action::Note(Note::WindowClosed)]);
+        assert_eq!(s.p.busy(), Busy::Idle);
+        assert!(matches!(s.tick(60.0)[0], Action::Note(Note::RecoveryRound { round: 2, .. })));
+    }
+
+    #[test]
+    fn success_in_the_window_recovers_with_the_success_signal() {
+        let mut r = rules();
+        r.has_target = true;
+        r.fault_signal = Some(Signal::CONT);
+        r.success_signal = Some(usr1());
+        let mut s = in_recovery(r);
+        s.hook_done(22.0);
+        let a = s.done(23.0, 0);
+        assert_eq!(a, vec![sig(usr1(), Dest::Target), Action::Note(Note::Recovered { fails: 3 })]);
+        assert_eq!(s.p.status().fails, 0);
+        // Back in normal mode: the next failure runs the fail hook, counted from 1.
+        let a = s.cycle(30.0, 1.0, 1);
+        assert!(matches!(a[..], [Action::RunFailHook(_)]), "{a:?}");
+        assert_eq!(s.p.status().fails, 1);
+    }
+
+    #[test]
+    fn fault_and_success_signals_without_a_target_are_raised_on_heat() {
+        let mut r = rules();
+        r.fault_signal = Some(usr1());
+        r.success_signal = Some(Signal::HUP);
+        let mut s = Sim::new(r);
+        let a = s.cycle(0.0, 1.0, 1);
+        assert_eq!(
+            a,
+            vec![
+                Action::Note(Note::RecoveryRound { round: 1, fails: 1 }),
+                sig(usr1(), Dest::Heat),
+                Action::StartCheck,
+            ],
+            "no recovery hook: the window opens at once"
+        );
+        let a = s.done(2.0, 0);
+        assert_eq!(a[0], sig(Signal::HUP, Dest::Heat));
+    }
+
+    #[test]
+    fn threshold_one_rounds_are_never_back_to_back() {
+        let mut r = rules();
+        r.fault_signal = Some(usr1());
+        let mut s = Sim::new(r);
+        s.cycle(0.0, 1.0, 1); // round 1, window check started at 1
+        assert_eq!(s.done(2.0, 1), vec![Action::Note(Note::WindowClosed)]);
+        assert_eq!(s.p.busy(), Busy::Idle);
+        let a = s.tick(10.0);
+        assert_eq!(a[0], Action::Note(Note::RecoveryRound { round: 2, fails: 2 }));
+    }
+
+    #[test]
+    fn ticks_during_the_recovery_hook_give_one_check() {
+        let mut s = in_recovery(rules());
+        for t in [30.0, 40.0, 50.0] {
+            assert_eq!(s.tick(t), vec![]);
+        }
+        assert_eq!(s.hook_done(55.0), vec![Action::StartCheck]);
+        assert_eq!(s.done(56.0, 1), vec![], "one check only");
+    }
+
+    #[test]
+    fn start_period_failures_are_noted_and_not_counted() {
+        let mut r = rules();
+        r.start_period = 25 * S;
+        r.has_target = true;
+        r.fail_hook = true;
+        let mut s = Sim::new(r);
+        assert_eq!(s.cycle(0.0, 1.0, 1), vec![Action::Note(Note::StartPeriod)]);
+        assert_eq!(s.cycle(10.0, 1.0, 1), vec![Action::Note(Note::StartPeriod)]);
+        assert_eq!(s.p.status().fails, 0);
+        // Started at 30, after the start period: it counts.
+        let a = s.cycle(30.0, 1.0, 1);
+        assert!(matches!(a[..], [Action::Signal { .. }, Action::RunFailHook(_)]), "{a:?}");
+    }
+
+    #[test]
+    fn a_check_started_inside_the_start_period_is_judged_by_its_start() {
+        let mut r = rules();
+        r.start_period = 25 * S;
+        let mut s = Sim::new(r);
+        s.cycle(0.0, 1.0, 1);
+        s.tick(20.0);
+        assert_eq!(s.done(28.0, 1), vec![Action::Note(Note::StartPeriod)]);
+    }
+
+    #[test]
+    fn the_first_success_ends_the_start_period() {
+        let mut r = rules();
+        r.start_period = 60 * S;
+        r.fail_hook = true;
+        let mut s = Sim::new(r);
+        s.cycle(0.0, 1.0, 0);
+        let a = s.cycle(10.0, 1.0, 1);
+        assert!(matches!(a[..], [Action::RunFailHook(_)]), "{a:?}");
+        assert_eq!(s.p.status().fails, 1);
+    }
+
+    #[test]
+    fn stop_in_recovery_resumes_a_target_frozen_by_the_fault_signal() {
+        let mut r = rules();
+        r.has_target = true;
+        r.fault_signal = Some(Signal::STOP);
+        let mut s = in_recovery(r);
+        assert_eq!(s.p.on_stop(), vec![sig(Signal::CONT, Dest::Target)]);
+        assert_eq!(s.p.on_stop(), vec![], "resumed once");
+    }
+
+    #[test]
+    fn stop_after_a_recovery_or_without_a_stopping_signal_sends_nothing() {
+        let mut r = rules();
+        r.has_target = true;
+        r.fault_signal = Some(Signal::STOP);
+        let mut s = in_recovery(r.clone());
+        s.hook_done(22.0);
+        s.done(23.0, 0);
+        assert_eq!(s.p.on_stop(), vec![]);
+
+        r.fault_signal = Some(usr1());
+        let mut s = in_recovery(r);
+        assert_eq!(s.p.on_stop(), vec![]);
+    }
+
+    #[test]
+    fn hook_env_vars_leave_absent_values_unset() {
+        let env = HookEnv {
+            code: 124,
+            time: 5,
+            time_last: None,
+            interval: Duration::from_millis(500),
+            pid: None,
+            count: None,
+        };
+        let names: Vec<_> = env.vars().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(names, ["HEAT_FAIL_CODE", "HEAT_FAIL_TIME", "HEAT_FAIL_INTERVAL"]);
+        assert_eq!(env.vars()[2].1, "0.5");
+    }
+
+    #[test]
+    fn interval_seconds_are_whole_or_decimal() {
+        assert_eq!(seconds(30 * S), "30");
+        assert_eq!(seconds(Duration::from_millis(500)), "0.5");
+        assert_eq!(seconds(Duration::from_millis(1250)), "1.25");
+        assert_eq!(seconds(Duration::from_millis(10)), "0.01");
+    }
+}

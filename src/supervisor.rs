@@ -1,1 +1,584 @@
-//! One probe driven by its state machine.
+//! One probe, driven: the schedule's timer, the running check or hook, the
+//! target and heat's requests become events for the [`Probe`] state machine,
+//! and its actions are carried out here, in one `match`.
+//!
+//! A probe never runs two things at once (a check or a hook), so there is at
+//! most one child per supervisor.
+
+use std::ffi::OsString;
+use std::future::Future;
+use std::io::Write;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{Check, Hook, ProbeConfig, TargetSpec};
+use crate::exec::{self, Kind, Outcome, Report, Spec, Stop};
+use crate::log::{Level, Log};
+use crate::probe::{Action, CheckResult, Dest, Event, HookEnv, Note, Probe, Rules};
+use crate::signal::Signal;
+use crate::target::{self, Target};
+use crate::timer;
+
+/// Environment variables meant for heat alone, never passed on.
+const PRIVATE_ENV: [&str; 6] = [
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+];
+
+/// How often a pidfile is re-read while heat looks for a restarted target.
+const PIDFILE_POLL: Duration = Duration::from_millis(100);
+
+/// heat's environment, cleaned of what is meant for heat alone.
+pub fn child_env() -> Vec<(OsString, OsString)> {
+    std::env::vars_os()
+        .filter(|(k, _)| {
+            let k = k.to_string_lossy();
+            !k.starts_with("HEAT_") && !PRIVATE_ENV.contains(&k.as_ref())
+        })
+        .collect()
+}
+
+/// The per-check line on stdout (command-line mode). It stops printing, and
+/// heat goes on, when stdout breaks.
+pub struct Stdout {
+    log_display: String,
+    broken: AtomicBool,
+}
+
+impl Stdout {
+    pub fn new(log_display: String) -> Stdout {
+        Stdout { log_display, broken: AtomicBool::new(false) }
+    }
+
+    fn line(&self, unix: u64, code: i32) {
+        if self.broken.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        let res = if code == 0 {
+            writeln!(out, "{unix}: OK")
+        } else {
+            writeln!(out, "{unix}: Failed: Exit Code {code}, details in {}", self.log_display)
+        };
+        if res.and_then(|()| out.flush()).is_err() {
+            self.broken.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What all supervisors share.
+pub struct Shared {
+    pub log: Log,
+    pub env: Vec<(OsString, OsString)>,
+    /// Command-line mode: per-check lines on stdout (unless quiet).
+    pub stdout: Option<Stdout>,
+    /// Command-line mode: a lost target or a child killed from outside ends heat.
+    pub fatal_trouble: bool,
+    /// Service mode names entries `[probe] …`.
+    pub prefix_names: bool,
+}
+
+/// heat's requests to a supervisor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// End the running child as asked and return.
+    Stop(Stop),
+    /// Write the probe's state to the log (USR1).
+    Status,
+}
+
+/// How a supervisor ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Stopped,
+    /// A fatal condition (command-line mode); already printed and logged.
+    Fatal(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Job {
+    Check,
+    FailHook,
+    RecoveryHook,
+}
+
+struct Running {
+    job: Job,
+    stop: watch::Sender<Stop>,
+    report: Pin<Box<dyn Future<Output = Report>>>,
+}
+
+/// The target, as far as this probe knows it.
+enum TargetState {
+    None,
+    Live(Target),
+    /// The target exited; a pidfile is re-read until `until` for its successor.
+    Seeking {
+        dead: u32,
+        until: Instant,
+    },
+    /// Gone for good (service mode): signals are skipped.
+    Lost,
+}
+
+/// Names used in the log, computed once.
+struct Names {
+    check: String,
+    heat: String,
+    probe: String,
+}
+
+pub struct Supervisor {
+    cfg: Arc<ProbeConfig>,
+    shared: Rc<Shared>,
+    probe: Probe,
+    names: Names,
+    target: TargetState,
+    running: Option<Running>,
+    stopping: bool,
+}
+
+impl Supervisor {
+    /// A supervisor whose first check is due at `t0`.
+    pub fn new(cfg: Arc<ProbeConfig>, shared: Rc<Shared>, t0: Instant) -> Supervisor {
+        let names = if shared.prefix_names {
+            Names {
+                check: format!("[{}] {}", cfg.name, cfg.display),
+                heat: format!("[{}] heat", cfg.name),
+                probe: format!("[{}] ", cfg.name),
+            }
+        } else {
+            Names { check: cfg.display.clone(), heat: "heat".into(), probe: String::new() }
+        };
+        Supervisor {
+            probe: Probe::new(Rules::from_config(&cfg), t0),
+            cfg,
+            shared,
+            names,
+            target: TargetState::None,
+            running: None,
+            stopping: false,
+        }
+    }
+
+    /// Runs the probe until heat asks it to stop or a fatal condition ends it.
+    pub async fn run(mut self, mut control: mpsc::UnboundedReceiver<Control>) -> Exit {
+        if let Err(msg) = self.open_target() {
+            return self.fatal(msg).await;
+        }
+        loop {
+            let wake = self.probe.next_wakeup();
+            let event = tokio::select! {
+                () = timer::sleep_until(wake) => Some(Event::Tick),
+                report = poll_running(&mut self.running) => {
+                    match self.finished(report) {
+                        Ok(event) => event,
+                        Err(msg) => return self.fatal(msg).await,
+                    }
+                }
+                () = target_exited(&self.target) => {
+                    if let Err(msg) = self.target_exited() {
+                        return self.fatal(msg).await;
+                    }
+                    None
+                }
+                () = seek_poll(&self.target) => {
+                    if let Err(msg) = self.seek() {
+                        return self.fatal(msg).await;
+                    }
+                    None
+                }
+                msg = control.recv() => match msg {
+                    Some(Control::Status) => {
+                        self.status();
+                        None
+                    }
+                    Some(Control::Stop(how)) => {
+                        self.stop(how, &mut control).await;
+                        return Exit::Stopped;
+                    }
+                    None => {
+                        self.stop(Stop::Graceful, &mut control).await;
+                        return Exit::Stopped;
+                    }
+                },
+            };
+            if let Some(event) = event {
+                let actions = self.probe.on(event, now());
+                self.execute(actions);
+            }
+        }
+    }
+
+    fn execute(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::StartCheck => self.start_check(),
+                Action::Signal { signal, dest } => self.signal(signal, dest, ""),
+                Action::RunFailHook(env) => {
+                    let hook = self.cfg.fail.clone().expect("a fail hook is configured");
+                    self.start_hook(Job::FailHook, &hook, &env);
+                }
+                Action::RunRecoveryHook(env) => {
+                    let hook = self.cfg.recovery.clone().expect("a recovery hook is configured");
+                    self.start_hook(Job::RecoveryHook, &hook, &env);
+                }
+                Action::Note(note) => self.note(note),
+            }
+        }
+    }
+
+    fn note(&self, note: Note) {
+        let text = match note {
+            Note::StartPeriod => "check failed in the start period: not counted".to_string(),
+            Note::RecoveryRound { round, fails } => {
+                format!("recovery round {round}: {fails} consecutive failures")
+            }
+            Note::WindowClosed => "recovery window closed without a success".to_string(),
+            Note::Recovered { fails } => format!("recovered after {fails} consecutive failures"),
+        };
+        self.event(Level::Info, &text);
+    }
+
+    fn event(&self, level: Level, text: &str) {
+        self.shared.log.write(SystemTime::now(), level, &self.names.heat, text.as_bytes(), 0);
+    }
+
+    fn start_check(&mut self) {
+        let (program, args) = match &self.cfg.check {
+            Check::Exec { program, args } => (program.clone(), args.clone()),
+            Check::Shell { command } => ("/bin/sh".into(), vec!["-c".into(), command.into()]),
+            Check::Script { path } => (path.clone(), Vec::new()),
+        };
+        let spec = Spec {
+            program,
+            args,
+            env: self.env(None),
+            cwd: self.cfg.workdir.clone(),
+            kind: Kind::Check,
+            timeout: self.cfg.timeout,
+            max_output: self.cfg.max_output,
+        };
+        self.spawn(Job::Check, spec);
+    }
+
+    fn start_hook(&mut self, job: Job, hook: &Hook, env: &HookEnv) {
+        let spec = Spec {
+            program: hook.path.clone(),
+            args: Vec::new(),
+            env: self.env(Some(env)),
+            cwd: self.cfg.workdir.clone(),
+            kind: Kind::Hook,
+            timeout: self.cfg.hook_timeout,
+            max_output: self.cfg.max_output,
+        };
+        self.spawn(job, spec);
+    }
+
+    fn env(&self, hook: Option<&HookEnv>) -> Vec<(OsString, OsString)> {
+        let mut env = self.shared.env.clone();
+        env.push(("HEAT_PROBE".into(), self.cfg.name.clone().into()));
+        if let Some(hook) = hook {
+            env.extend(hook.vars().into_iter().map(|(k, v)| (k.into(), v.into())));
+            if let TargetState::Live(t) = &self.target {
+                env.push(("HEAT_TARGET_PID".into(), t.pid().to_string().into()));
+            }
+        }
+        env
+    }
+
+    fn spawn(&mut self, job: Job, spec: Spec) {
+        let (stop, rx) = watch::channel(Stop::No);
+        let report = Box::pin(async move { exec::run(&spec, rx, |_| {}).await });
+        self.running = Some(Running { job, stop, report });
+    }
+
+    /// Logs a finished run and turns it into the probe's event.
+    fn finished(&mut self, report: Report) -> Result<Option<Event>, String> {
+        let job = self.running.take().expect("a run was polled").job;
+        let (name, hook) = match job {
+            Job::Check => (self.names.check.clone(), None),
+            Job::FailHook => (self.hook_name(self.cfg.fail.as_ref()), self.cfg.fail.as_ref()),
+            Job::RecoveryHook => {
+                (self.hook_name(self.cfg.recovery.as_ref()), self.cfg.recovery.as_ref())
+            }
+        };
+        let timeout = if hook.is_some() { self.cfg.hook_timeout } else { self.cfg.timeout };
+        self.log_run(&name, &report, job, timeout);
+        let what = match hook {
+            Some(h) => format!("hook {}", h.display),
+            None => "check".to_string(),
+        };
+        let pid = report.pid.unwrap_or(0);
+        let trouble = match report.outcome {
+            Outcome::Signaled(sig) => {
+                Some((format!("{what} pid {pid} was killed by {sig}, not sent by heat"), sig))
+            }
+            Outcome::Stopped(sig) => Some((format!("{what} pid {pid} was stopped by {sig}"), sig)),
+            _ => None,
+        };
+        if let Some((msg, _)) = &trouble {
+            if self.shared.fatal_trouble {
+                return Err(msg.clone());
+            }
+            self.event(Level::Err, msg);
+        }
+        let code = match report.outcome {
+            Outcome::Exited(code) => code,
+            Outcome::TimedOut => 124,
+            Outcome::Signaled(sig) | Outcome::Stopped(sig) => 128 + sig.number(),
+            Outcome::NotStarted { code, .. } => code,
+            Outcome::Ended => return Ok(None),
+        };
+        if job != Job::Check {
+            return Ok(Some(Event::HookDone));
+        }
+        let ended_unix = unix(report.ended);
+        if let Some(out) = &self.shared.stdout {
+            out.line(ended_unix, code);
+        }
+        Ok(Some(Event::CheckDone(CheckResult { code, pid: report.pid, ended_unix })))
+    }
+
+    fn hook_name(&self, hook: Option<&Hook>) -> String {
+        let display = hook.map_or("", |h| h.display.as_str());
+        format!("{}{display}", self.names.probe)
+    }
+
+    fn log_run(&self, name: &str, report: &Report, job: Job, timeout: Duration) {
+        let marker = match &report.outcome {
+            Outcome::Exited(_) => None,
+            Outcome::TimedOut if job == Job::Check => {
+                Some(format!("timed out after {}, killed", humantime::format_duration(timeout)))
+            }
+            Outcome::TimedOut => {
+                Some(format!("timed out after {}, terminated", humantime::format_duration(timeout)))
+            }
+            Outcome::Signaled(sig) => Some(format!("killed by {sig}")),
+            Outcome::Stopped(sig) => Some(format!("stopped by {sig}, killed")),
+            Outcome::Ended => Some("ended by heat".to_string()),
+            Outcome::NotStarted { error, .. } => Some(format!("cannot start: {error}")),
+        };
+        let level = match report.outcome {
+            Outcome::Exited(0) | Outcome::Ended => Level::Info,
+            _ => Level::Fail,
+        };
+        let log = &self.shared.log;
+        match marker {
+            None => log.write(report.ended, level, name, &report.output, report.dropped),
+            Some(m) => {
+                let mut body = Vec::with_capacity(report.output.len() + m.len() + 10);
+                body.extend_from_slice(&report.output);
+                if !body.is_empty() && !body.ends_with(b"\n") {
+                    body.push(b'\n');
+                }
+                body.extend_from_slice(format!("[heat: {m}]\n").as_bytes());
+                log.write(report.ended, level, name, &body, report.dropped);
+            }
+        }
+    }
+
+    /// Sends a signal the probe decided on. `why` is appended to the log entry.
+    fn signal(&mut self, signal: Signal, dest: Dest, why: &str) {
+        match dest {
+            Dest::Heat => {
+                self.event(Level::Info, &format!("raised {signal} on heat (no target)"));
+                // SAFETY: raise(3) has no memory-safety preconditions; the
+                // signals allowed here are ones heat handles or ignores (config).
+                unsafe { libc::raise(signal.number()) };
+            }
+            Dest::Target => match &self.target {
+                TargetState::Live(t) => match t.signal(signal) {
+                    Ok(()) => {
+                        self.event(Level::Info, &format!("sent {signal} to pid {}{why}", t.pid()))
+                    }
+                    Err(e) => self.event(
+                        Level::Err,
+                        &format!("could not send {signal} to pid {}: {e}", t.pid()),
+                    ),
+                },
+                TargetState::Seeking { dead, .. } => self.event(
+                    Level::Info,
+                    &format!("skipped {signal}: target pid {dead} exited, waiting for its pidfile"),
+                ),
+                TargetState::Lost | TargetState::None => {
+                    self.event(Level::Info, &format!("skipped {signal}: no target"))
+                }
+            },
+        }
+    }
+
+    fn open_target(&mut self) -> Result<(), String> {
+        let pid = match &self.cfg.target {
+            None => return Ok(()),
+            Some(TargetSpec::Pid(pid)) => *pid,
+            Some(TargetSpec::Pidfile(path)) => {
+                target::read_pidfile(path).map_err(|e| e.to_string())?
+            }
+        };
+        match Target::open(pid) {
+            Ok(t) => {
+                self.target = TargetState::Live(t);
+                Ok(())
+            }
+            Err(_) => self.lose_target(pid),
+        }
+    }
+
+    fn target_exited(&mut self) -> Result<(), String> {
+        let TargetState::Live(t) = &self.target else {
+            return Ok(());
+        };
+        let dead = t.pid();
+        self.lose_target(dead)
+    }
+
+    /// The target `dead` is gone: look for a successor through the pidfile,
+    /// or give up on it.
+    fn lose_target(&mut self, dead: u32) -> Result<(), String> {
+        if let Some(TargetSpec::Pidfile(_)) = &self.cfg.target {
+            let now = now();
+            let mut until = now + self.cfg.interval;
+            if let Some(end) = self.probe.window_end() {
+                until = until.max(end);
+            }
+            self.target = TargetState::Seeking { dead, until };
+            return self.seek();
+        }
+        self.gone(dead)
+    }
+
+    fn gone(&mut self, dead: u32) -> Result<(), String> {
+        let msg = format!("target pid {dead} exited");
+        if self.shared.fatal_trouble {
+            return Err(msg);
+        }
+        self.event(Level::Err, &msg);
+        self.target = TargetState::Lost;
+        Ok(())
+    }
+
+    /// One look at the pidfile while seeking the target's successor.
+    fn seek(&mut self) -> Result<(), String> {
+        let TargetState::Seeking { dead, until } = self.target else {
+            return Ok(());
+        };
+        let Some(TargetSpec::Pidfile(path)) = &self.cfg.target else {
+            return Ok(());
+        };
+        if let Ok(pid) = target::read_pidfile(path)
+            && pid != dead
+            && let Ok(t) = Target::open(pid)
+        {
+            self.event(
+                Level::Info,
+                &format!("target pid {dead} exited; following pid {pid} from {}", path.display()),
+            );
+            self.target = TargetState::Live(t);
+            return Ok(());
+        }
+        if now() >= until {
+            return self.gone(dead);
+        }
+        Ok(())
+    }
+
+    fn status(&self) {
+        let s = self.probe.status();
+        let mode = if s.recovery { "recovery" } else { "normal" };
+        let last = match s.last {
+            None => "none".to_string(),
+            Some(r) => {
+                let word = if r.code == 0 { "OK" } else { "FAIL" };
+                format!("{word} (exit {}) at {}", r.code, r.ended_unix)
+            }
+        };
+        let next = s.next.saturating_duration_since(now());
+        let next = humantime::format_duration(Duration::from_millis(next.as_millis() as u64));
+        let text =
+            format!("state: mode {mode}, fails {}, last {last}, next check in {next}", s.fails);
+        self.event(Level::Info, &text);
+    }
+
+    /// Ends the running child (its result counts for nothing) and resumes a
+    /// target frozen by the fault signal.
+    async fn stop(&mut self, how: Stop, control: &mut mpsc::UnboundedReceiver<Control>) {
+        self.stopping = true;
+        if let Some(running) = &mut self.running {
+            let _ = running.stop.send(how);
+            let report = loop {
+                tokio::select! {
+                    report = &mut running.report => break report,
+                    msg = control.recv() => {
+                        if let Some(Control::Stop(Stop::Now)) = msg {
+                            let _ = running.stop.send(Stop::Now);
+                        }
+                    }
+                }
+            };
+            let job = running.job;
+            self.running = None;
+            let (name, timeout) = match job {
+                Job::Check => (self.names.check.clone(), self.cfg.timeout),
+                Job::FailHook => (self.hook_name(self.cfg.fail.as_ref()), self.cfg.hook_timeout),
+                Job::RecoveryHook => {
+                    (self.hook_name(self.cfg.recovery.as_ref()), self.cfg.hook_timeout)
+                }
+            };
+            self.log_run(&name, &report, job, timeout);
+        }
+        for action in self.probe.on_stop() {
+            if let Action::Signal { signal, dest } = action {
+                self.signal(signal, dest, " (recovery interrupted)");
+            }
+        }
+    }
+
+    /// A fatal condition: said at once, on stderr and in the log; then the
+    /// running child is ended as in a stop.
+    async fn fatal(&mut self, msg: String) -> Exit {
+        self.event(Level::Err, &msg);
+        eprintln!("heat: {msg}");
+        let (_tx, mut rx) = mpsc::unbounded_channel();
+        self.stop(Stop::Graceful, &mut rx).await;
+        Exit::Fatal(msg)
+    }
+}
+
+async fn poll_running(running: &mut Option<Running>) -> Report {
+    match running {
+        Some(r) => (&mut r.report).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn target_exited(target: &TargetState) {
+    match target {
+        TargetState::Live(t) => t.exited().await,
+        _ => std::future::pending().await,
+    }
+}
+
+async fn seek_poll(target: &TargetState) {
+    match target {
+        TargetState::Seeking { .. } => tokio::time::sleep(PIDFILE_POLL).await,
+        _ => std::future::pending().await,
+    }
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

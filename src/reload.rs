@@ -1,0 +1,149 @@
+//! What a reload changes: probes matched by name and compared by their
+//! effective settings after layering (comments, formatting and the contents of
+//! scripts do not count).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::config::ProbeConfig;
+
+/// The probes of a reload, by name, sorted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
+impl Plan {
+    /// Nothing to start or stop.
+    pub fn is_noop(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+
+    /// The one-line summary of the reload's log entry.
+    pub fn summary(&self) -> String {
+        let part = |what: &str, names: &[String]| {
+            if names.is_empty() {
+                format!("{what} 0")
+            } else {
+                format!("{what} {} ({})", names.len(), names.join(", "))
+            }
+        };
+        format!(
+            "reloaded: {}; {}; {}; unchanged {}",
+            part("added", &self.added),
+            part("removed", &self.removed),
+            part("changed", &self.changed),
+            self.unchanged.len()
+        )
+    }
+}
+
+/// Compares the running probes with the new ones.
+pub fn plan(old: &[ProbeConfig], new: &[ProbeConfig]) -> Plan {
+    let old: BTreeMap<&str, &ProbeConfig> = old.iter().map(|p| (p.name.as_str(), p)).collect();
+    let new: BTreeMap<&str, &ProbeConfig> = new.iter().map(|p| (p.name.as_str(), p)).collect();
+    let mut plan = Plan::default();
+    for (name, cfg) in &new {
+        match old.get(name) {
+            None => plan.added.push(name.to_string()),
+            Some(prev) if prev != cfg => plan.changed.push(name.to_string()),
+            Some(_) => plan.unchanged.push(name.to_string()),
+        }
+    }
+    plan.removed = old.keys().filter(|n| !new.contains_key(*n)).map(|n| n.to_string()).collect();
+    plan
+}
+
+/// A probe's stable phase in service mode: the 64-bit FNV-1a hash of its name,
+/// modulo min(interval, 10 s), in milliseconds.
+pub fn phase(name: &str, interval: Duration) -> Duration {
+    let span = interval.min(Duration::from_secs(10)).as_millis() as u64;
+    if span == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(fnv1a(name.as_bytes()) % span)
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Check;
+    use std::num::NonZeroU32;
+
+    fn probe(name: &str, interval: u64) -> ProbeConfig {
+        ProbeConfig {
+            name: name.into(),
+            check: Check::Shell { command: "true".into() },
+            display: "true".into(),
+            interval: Duration::from_secs(interval),
+            timeout: Duration::from_secs(interval),
+            target: None,
+            signal: None,
+            fail: None,
+            recovery: None,
+            threshold: NonZeroU32::MIN,
+            start_period: Duration::ZERO,
+            recovery_timeout: None,
+            fault_signal: None,
+            success_signal: None,
+            hook_timeout: Duration::from_secs(300),
+            max_output: 65536,
+            workdir: None,
+        }
+    }
+
+    #[test]
+    fn probes_are_matched_by_name_and_compared_by_settings() {
+        let old = [probe("a", 10), probe("b", 10), probe("c", 10)];
+        let new = [probe("a", 10), probe("b", 20), probe("d", 10)];
+        let p = plan(&old, &new);
+        assert_eq!(p.added, ["d"]);
+        assert_eq!(p.removed, ["c"]);
+        assert_eq!(p.changed, ["b"]);
+        assert_eq!(p.unchanged, ["a"]);
+        assert!(!p.is_noop());
+        assert_eq!(p.summary(), "reloaded: added 1 (d); removed 1 (c); changed 1 (b); unchanged 1");
+    }
+
+    #[test]
+    fn the_same_probes_are_a_noop() {
+        let old = [probe("a", 10), probe("b", 10)];
+        let p = plan(&old, &old.clone());
+        assert!(p.is_noop());
+        assert_eq!(p.unchanged, ["a", "b"]);
+    }
+
+    #[test]
+    fn fnv1a_matches_the_reference_values() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn phase_is_stable_and_within_the_span() {
+        let i = Duration::from_secs(30);
+        assert_eq!(phase("web", i), phase("web", i));
+        assert!(phase("web", i) < Duration::from_secs(10));
+        let short = Duration::from_millis(250);
+        for n in 0..100 {
+            assert!(phase(&format!("p{n}"), short) < short);
+        }
+        assert_eq!(
+            phase("a", Duration::from_secs(60)),
+            Duration::from_millis(0xaf63_dc4c_8601_ec8c % 10_000)
+        );
+    }
+}
