@@ -18,10 +18,7 @@ fn usage_error(fx: &Fixture, args: &[&str], culprit: &[&str]) {
         "stderr should be exactly one line starting with `heat: `",
     );
     for word in culprit {
-        h.ensure(
-            lines[0].contains(word),
-            format!("stderr should name {word:?}"),
-        );
+        h.ensure(lines[0].contains(word), format!("stderr should name {word:?}"));
     }
     h.ensure(h.stdout().is_empty(), "stdout should be empty");
     h.ensure(!fx.exists(LOG), "no log should be created");
@@ -34,23 +31,10 @@ fn unknown_signal_is_refused() {
     let target = fx.sleep_target().to_string();
     usage_error(
         &fx,
-        &[
-            "-i",
-            "200ms",
-            "--pid",
-            &target,
-            "--signal",
-            "NOSUCHSIG",
-            "touch",
-            "ran",
-        ],
+        &["-i", "200ms", "--pid", &target, "--signal", "NOSUCHSIG", "touch", "ran"],
         &["NOSUCHSIG"],
     );
-    usage_error(
-        &fx,
-        &["-i", "200ms", "--fault-signal", "SIGBOGUS", "touch", "ran"],
-        &["SIGBOGUS"],
-    );
+    usage_error(&fx, &["-i", "200ms", "--fault-signal", "SIGBOGUS", "touch", "ran"], &["SIGBOGUS"]);
 }
 
 #[test]
@@ -64,21 +48,13 @@ fn zero_interval_is_refused() {
 fn bad_durations_are_refused() {
     let fx = Fixture::new("cli-baddur");
     usage_error(&fx, &["-i", "5x", "touch", "ran"], &["5x"]);
-    usage_error(
-        &fx,
-        &["-i", "200ms", "--timeout", "0", "touch", "ran"],
-        &["timeout"],
-    );
+    usage_error(&fx, &["-i", "200ms", "--timeout", "0", "touch", "ran"], &["timeout"]);
 }
 
 #[test]
 fn zero_and_negative_pids_are_refused() {
     let fx = Fixture::new("cli-pid0");
-    usage_error(
-        &fx,
-        &["-i", "200ms", "--pid", "0", "touch", "ran"],
-        &["pid"],
-    );
+    usage_error(&fx, &["-i", "200ms", "--pid", "0", "touch", "ran"], &["pid"]);
     usage_error(&fx, &["-i", "200ms", "--pid=-5", "touch", "ran"], &["pid"]);
 }
 
@@ -97,22 +73,14 @@ fn dead_pid_is_refused() {
 #[test]
 fn pid_1_is_never_a_target() {
     let fx = Fixture::new("cli-pid1");
-    usage_error(
-        &fx,
-        &["-i", "200ms", "--pid", "1", "touch", "ran"],
-        &["pid", "1"],
-    );
+    usage_error(&fx, &["-i", "200ms", "--pid", "1", "touch", "ran"], &["pid", "1"]);
 }
 
 #[test]
 fn command_and_script_together_are_refused() {
     let fx = Fixture::new("cli-both");
     fx.write_script("check.sh", "touch ran");
-    usage_error(
-        &fx,
-        &["-i", "200ms", "-s", "./check.sh", "touch", "ran"],
-        &[],
-    );
+    usage_error(&fx, &["-i", "200ms", "-s", "./check.sh", "touch", "ran"], &[]);
 }
 
 #[test]
@@ -124,11 +92,7 @@ fn neither_command_nor_script_is_refused() {
 #[test]
 fn zero_threshold_is_refused() {
     let fx = Fixture::new("cli-threshold0");
-    usage_error(
-        &fx,
-        &["-i", "200ms", "--threshold", "0", "touch", "ran"],
-        &["threshold"],
-    );
+    usage_error(&fx, &["-i", "200ms", "--threshold", "0", "touch", "ran"], &["threshold"]);
 }
 
 #[test]
@@ -143,18 +107,10 @@ fn missing_or_non_executable_script_is_refused() {
 #[test]
 fn missing_or_non_executable_hook_is_refused() {
     let fx = Fixture::new("cli-hook");
-    usage_error(
-        &fx,
-        &["-i", "200ms", "--fail", "./nofail.sh", "touch", "ran"],
-        &["nofail.sh"],
-    );
+    usage_error(&fx, &["-i", "200ms", "--fail", "./nofail.sh", "touch", "ran"], &["nofail.sh"]);
     fx.write_file("rec.sh", "#!/bin/sh\ntrue\n");
     fx.chmod("rec.sh", 0o644);
-    usage_error(
-        &fx,
-        &["-i", "200ms", "--recovery", "./rec.sh", "touch", "ran"],
-        &["rec.sh"],
-    );
+    usage_error(&fx, &["-i", "200ms", "--recovery", "./rec.sh", "touch", "ran"], &["rec.sh"]);
 }
 
 #[test]
@@ -170,15 +126,8 @@ fn command_not_in_path_is_refused() {
 #[test]
 fn missing_log_dir_is_refused() {
     let fx = Fixture::new("cli-logdir");
-    usage_error(
-        &fx,
-        &["-i", "200ms", "--log", "./nodir/heat.log", "touch", "ran"],
-        &["nodir"],
-    );
-    assert!(
-        !fx.exists("nodir"),
-        "heat must not create the log's directory"
-    );
+    usage_error(&fx, &["-i", "200ms", "--log", "./nodir/heat.log", "touch", "ran"], &["nodir"]);
+    assert!(!fx.exists("nodir"), "heat must not create the log's directory");
 }
 
 #[test]
@@ -187,16 +136,7 @@ fn stopping_fault_signal_without_target_is_refused() {
     fx.write_script("rec.sh", "true");
     usage_error(
         &fx,
-        &[
-            "-i",
-            "200ms",
-            "--recovery",
-            "./rec.sh",
-            "--fault-signal",
-            "STOP",
-            "touch",
-            "ran",
-        ],
+        &["-i", "200ms", "--recovery", "./rec.sh", "--fault-signal", "STOP", "touch", "ran"],
         &["STOP"],
     );
 }
@@ -215,10 +155,7 @@ fn exec_form_reports_the_exit_code() {
     );
     h.ensure(unix.abs_diff(unix_now()) <= 5, "stdout time is not now");
     let entries = h.wait_named("sh -c 'exit 3'", 1);
-    h.ensure(
-        named(&entries, "sh -c 'exit 3'")[0].kind == "FAIL",
-        "check entry should be FAIL",
-    );
+    h.ensure(named(&entries, "sh -c 'exit 3'")[0].kind == "FAIL", "check entry should be FAIL");
     h.stop();
 }
 
@@ -240,18 +177,10 @@ fn options_after_the_command_belong_to_it() {
     ];
     let mut h = fx.heat(&args);
     h.wait_for("the argv file", || fx.lines("argv").len() == 4);
-    h.ensure(
-        fx.lines("argv") == ["-q", "--log", "x.log", "-i"],
-        "argv handed to the check",
-    );
+    h.ensure(fx.lines("argv") == ["-q", "--log", "x.log", "-i"], "argv handed to the check");
     // -q and --log were the check's: heat prints to stdout and logs to the default.
-    h.wait_for("an OK line on stdout", || {
-        h.stdout_lines().iter().any(|l| l.ends_with(": OK"))
-    });
-    h.ensure(
-        fx.exists(LOG) && !fx.exists("x.log"),
-        "log should be the default heat.verbose.log",
-    );
+    h.wait_for("an OK line on stdout", || h.stdout_lines().iter().any(|l| l.ends_with(": OK")));
+    h.ensure(fx.exists(LOG) && !fx.exists("x.log"), "log should be the default heat.verbose.log");
     h.stop();
 }
 
@@ -263,14 +192,8 @@ fn check_config_prints_and_exits_without_log() {
     h.ensure(code == 0, format!("-t should exit 0, got {code}"));
     let out = h.stdout();
     h.ensure(out.contains("touch"), "-t output should show the check");
-    h.ensure(
-        out.contains("interval"),
-        "-t output should show the interval",
-    );
-    h.ensure(
-        out.contains("threshold"),
-        "-t output should show the threshold",
-    );
+    h.ensure(out.contains("interval"), "-t output should show the interval");
+    h.ensure(out.contains("threshold"), "-t output should show the threshold");
     h.ensure(!fx.exists(LOG), "-t must not create the log");
     h.ensure(!fx.exists("ran"), "-t must not run the check");
 }
@@ -278,11 +201,7 @@ fn check_config_prints_and_exits_without_log() {
 #[test]
 fn check_config_refuses_what_a_start_would() {
     let fx = Fixture::new("cli-t-bad");
-    usage_error(
-        &fx,
-        &["-t", "-i", "200ms", "--threshold", "0", "touch", "ran"],
-        &["threshold"],
-    );
+    usage_error(&fx, &["-t", "-i", "200ms", "--threshold", "0", "touch", "ran"], &["threshold"]);
 }
 
 #[test]
@@ -290,14 +209,9 @@ fn signal_spellings_are_equivalent() {
     let fx = Fixture::new("cli-sigspell");
     let target = fx.sleep_target().to_string();
     for sig in ["USR1", "SIGUSR1", "usr1", "10", "RTMIN+2"] {
-        let mut h = fx.heat_run(&[
-            "-t", "-i", "200ms", "--pid", &target, "--signal", sig, "true",
-        ]);
+        let mut h = fx.heat_run(&["-t", "-i", "200ms", "--pid", &target, "--signal", sig, "true"]);
         let code = h.wait_code(DEADLINE);
-        h.ensure(
-            code == 0,
-            format!("--signal {sig} should be accepted, got exit {code}"),
-        );
+        h.ensure(code == 0, format!("--signal {sig} should be accepted, got exit {code}"));
     }
 }
 
@@ -305,10 +219,7 @@ fn signal_spellings_are_equivalent() {
 fn warns(fx: &Fixture, args: &[&str], word: &str) {
     let mut h = fx.heat_run(args);
     let code = h.wait_code(DEADLINE);
-    h.ensure(
-        code == 0,
-        format!("a warning must not fail -t, got exit {code}"),
-    );
+    h.ensure(code == 0, format!("a warning must not fail -t, got exit {code}"));
     let err = h.stderr();
     let warning = err.lines().find(|l| l.starts_with("heat: warning: "));
     h.ensure(
@@ -323,11 +234,7 @@ fn useless_combinations_are_warned_about() {
     fx.write_script("fail.sh", "true");
     fx.write_script("rec.sh", "true");
     let target = fx.sleep_target().to_string();
-    warns(
-        &fx,
-        &["-t", "-i", "200ms", "--signal", "USR1", "true"],
-        "signal",
-    );
+    warns(&fx, &["-t", "-i", "200ms", "--signal", "USR1", "true"], "signal");
     warns(
         &fx,
         &[
@@ -346,16 +253,7 @@ fn useless_combinations_are_warned_about() {
     );
     warns(
         &fx,
-        &[
-            "-t",
-            "-i",
-            "200ms",
-            "--pid",
-            &target,
-            "--success-signal",
-            "CONT",
-            "true",
-        ],
+        &["-t", "-i", "200ms", "--pid", &target, "--success-signal", "CONT", "true"],
         "success",
     );
 }
@@ -378,8 +276,5 @@ fn term_right_after_spawn_exits_0() {
     let mut h = fx.heat(&["-i", "200ms", "true"]);
     h.kill(Signal::SIGTERM);
     let code = h.wait_code(DEADLINE);
-    h.ensure(
-        code == 0,
-        format!("TERM during start-up should exit 0, got {code}"),
-    );
+    h.ensure(code == 0, format!("TERM during start-up should exit 0, got {code}"));
 }

@@ -13,10 +13,7 @@ fn timeout_kills_the_whole_group_with_code_124() {
     let e = named(&entries, "./check.sh")[0].clone();
     h.wait_for("a stdout line", || !h.stdout_lines().is_empty());
     let gc = fx.read_pid("gc.pid").unwrap_or_else(|| h.fail("no gc.pid"));
-    h.ensure(
-        wait_until(DEADLINE, || !alive(gc)),
-        "the check's grandchild should be killed",
-    );
+    h.ensure(wait_until(DEADLINE, || !alive(gc)), "the check's grandchild should be killed");
     h.stop();
     h.ensure(e.kind == "FAIL", "a timed-out check is FAIL");
     h.ensure(
@@ -37,17 +34,12 @@ fn leftovers_of_a_successful_check_are_killed() {
     fx.write_script("check.sh", "sleep 30 & echo $! > left.pid\nexit 0");
     let mut h = fx.heat(&["-i", "5", "-s", "./check.sh"]);
     let entries = h.wait_named("./check.sh", 1);
-    let left = fx
-        .read_pid("left.pid")
-        .unwrap_or_else(|| h.fail("no left.pid"));
+    let left = fx.read_pid("left.pid").unwrap_or_else(|| h.fail("no left.pid"));
     h.ensure(
         wait_until(DEADLINE, || !alive(left)),
         "a check's leftover should be killed when it exits",
     );
-    h.ensure(
-        named(&entries, "./check.sh")[0].kind == "INFO",
-        "the check itself succeeded",
-    );
+    h.ensure(named(&entries, "./check.sh")[0].kind == "INFO", "the check itself succeeded");
     h.stop();
 }
 
@@ -62,14 +54,8 @@ fn output_flood_is_capped_and_counts_as_ok() {
     let e = named(&entries, name)[0];
     h.ensure(e.kind == "INFO", "exit 0 despite the flood: INFO");
     let marker = format!("[heat: {} bytes dropped]", 5_000_000 - 65_536);
-    h.ensure(
-        e.lines.last() == Some(&marker),
-        format!("expected {marker:?}"),
-    );
-    h.ensure(
-        split_stdout_line(&h.stdout_lines()[0]).is_some_and(|(_, r)| r == "OK"),
-        "stdout: OK",
-    );
+    h.ensure(e.lines.last() == Some(&marker), format!("expected {marker:?}"));
+    h.ensure(split_stdout_line(&h.stdout_lines()[0]).is_some_and(|(_, r)| r == "OK"), "stdout: OK");
 }
 
 #[test]
@@ -80,25 +66,14 @@ fn no_zombies_are_left() {
     let mut h = fx.heat(&["-i", "100ms", "-s", "./check.sh"]);
     h.wait_named("./check.sh", 5);
     let zombies = |h: &Heat| -> Vec<i32> {
-        children_of(h.pid())
-            .into_iter()
-            .filter(|&(_, s)| s == 'Z')
-            .map(|(p, _)| p)
-            .collect()
+        children_of(h.pid()).into_iter().filter(|&(_, s)| s == 'Z').map(|(p, _)| p).collect()
     };
     let before = zombies(&h);
     let n = named(&h.entries(), "./check.sh").len();
     h.wait_named("./check.sh", n + 3); // any zombie still here by now was never reaped
     let after = zombies(&h);
-    let leaked: Vec<i32> = before
-        .iter()
-        .copied()
-        .filter(|p| after.contains(p))
-        .collect();
-    h.ensure(
-        leaked.is_empty(),
-        format!("zombie children of heat: {leaked:?}"),
-    );
+    let leaked: Vec<i32> = before.iter().copied().filter(|p| after.contains(p)).collect();
+    h.ensure(leaked.is_empty(), format!("zombie children of heat: {leaked:?}"));
     h.stop();
 }
 
@@ -128,10 +103,7 @@ fn world_writable_script_is_refused_as_root() {
     fx.write_script("ok.sh", "touch ran");
     for (args, culprit) in [
         (vec!["-i", "200ms", "-s", "./check.sh"], "check.sh"),
-        (
-            vec!["-i", "200ms", "-s", "./ok.sh", "--fail", "./fail.sh"],
-            "fail.sh",
-        ),
+        (vec!["-i", "200ms", "-s", "./ok.sh", "--fail", "./fail.sh"], "fail.sh"),
     ] {
         let mut h = fx.heat_run(&args);
         let code = h.wait_code(DEADLINE);
@@ -163,9 +135,7 @@ fn script_that_vanishes_fails_with_127() {
     let e = named(&entries, "./check.sh")[1];
     h.ensure(e.kind == "FAIL", "a check that cannot start is FAIL");
     h.ensure(
-        e.lines
-            .last()
-            .is_some_and(|l| l.starts_with("[heat: cannot start: ")),
+        e.lines.last().is_some_and(|l| l.starts_with("[heat: cannot start: ")),
         "expected a `[heat: cannot start: ...]` marker",
     );
     let want = "Failed: Exit Code 127, details in heat.verbose.log";
@@ -193,17 +163,11 @@ fn script_without_shebang_runs_with_sh() {
 #[test]
 fn check_stdin_is_dev_null() {
     let fx = Fixture::new("exec-stdin");
-    fx.write_script(
-        "check.sh",
-        "if read line; then echo \"read $line\"; else echo eof; fi",
-    );
+    fx.write_script("check.sh", "if read line; then echo \"read $line\"; else echo eof; fi");
     let mut h = fx.heat(&["-i", "200ms", "-s", "./check.sh"]);
     let entries = h.wait_named("./check.sh", 1);
     h.stop();
-    h.ensure(
-        named(&entries, "./check.sh")[0].lines == ["eof"],
-        "stdin should be at EOF",
-    );
+    h.ensure(named(&entries, "./check.sh")[0].lines == ["eof"], "stdin should be at EOF");
 }
 
 #[test]

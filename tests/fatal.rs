@@ -22,28 +22,15 @@ fn ensure_fatal(h: &mut Heat, since: Instant, text: &str) {
         format!("stderr should have the line {line:?}"),
     );
     let entries = h.entries();
-    let err = entries
-        .iter()
-        .any(|e| e.is_heat() && e.kind == "ERR" && e.lines == [text]);
-    h.ensure(
-        err,
-        format!("the log should have an ERR heat entry {text:?}"),
-    );
+    let err = entries.iter().any(|e| e.is_heat() && e.kind == "ERR" && e.lines == [text]);
+    h.ensure(err, format!("the log should have an ERR heat entry {text:?}"));
 }
 
 #[test]
 fn target_exit_is_fatal() {
     let fx = Fixture::new("fatal-target");
     let target = fx.sleep_target();
-    let mut h = fx.heat(&[
-        "-i",
-        "200ms",
-        "--pid",
-        &target.to_string(),
-        "--signal",
-        "CONT",
-        "true",
-    ]);
+    let mut h = fx.heat(&["-i", "200ms", "--pid", &target.to_string(), "--signal", "CONT", "true"]);
     h.wait_named("true", 1);
     let since = Instant::now();
     fx.kill_helper(target);
@@ -77,15 +64,8 @@ fn check_that_stops_itself_is_fatal() {
     let since = Instant::now();
     h.wait_for("the check's pid", || fx.read_pid("check.pid").is_some());
     let pid = fx.read_pid("check.pid").unwrap();
-    ensure_fatal(
-        &mut h,
-        since,
-        &format!("check pid {pid} was stopped by SIGSTOP"),
-    );
-    h.ensure(
-        wait_until(DEADLINE, || !alive(pid)),
-        "the stopped check should be ended",
-    );
+    ensure_fatal(&mut h, since, &format!("check pid {pid} was stopped by SIGSTOP"));
+    h.ensure(wait_until(DEADLINE, || !alive(pid)), "the stopped check should be ended");
 }
 
 #[test]
@@ -115,15 +95,8 @@ fn hook_that_stops_itself_is_fatal() {
     let since = Instant::now();
     h.wait_for("the hook's pid", || fx.read_pid("hook.pid").is_some());
     let pid = fx.read_pid("hook.pid").unwrap();
-    ensure_fatal(
-        &mut h,
-        since,
-        &format!("hook ./fail.sh pid {pid} was stopped by SIGSTOP"),
-    );
-    h.ensure(
-        wait_until(DEADLINE, || !alive(pid)),
-        "the stopped hook should be ended",
-    );
+    ensure_fatal(&mut h, since, &format!("hook ./fail.sh pid {pid} was stopped by SIGSTOP"));
+    h.ensure(wait_until(DEADLINE, || !alive(pid)), "the stopped hook should be ended");
 }
 
 #[test]
@@ -131,15 +104,7 @@ fn pidfile_target_is_followed_across_a_restart() {
     let fx = Fixture::new("fatal-pidfile");
     let first = fx.sleep_target();
     fx.replace_file("t.pid", &format!("{first}\n"), 0o644);
-    let mut h = fx.heat(&[
-        "-i",
-        "1",
-        "--pidfile",
-        "./t.pid",
-        "--signal",
-        "CONT",
-        "true",
-    ]);
+    let mut h = fx.heat(&["-i", "1", "--pidfile", "./t.pid", "--signal", "CONT", "true"]);
     h.wait_named("true", 1);
     // The target "restarts": it exits, then the file names its successor.
     fx.kill_helper(first);
@@ -147,14 +112,8 @@ fn pidfile_target_is_followed_across_a_restart() {
     fx.replace_file("t.pid", &format!("{second}\n"), 0o644);
     let prefix = format!("target pid {first} exited; following pid {second} from ");
     let entries = h.wait_event(&prefix);
-    let event = heat_events(&entries)
-        .into_iter()
-        .find(|t| t.starts_with(&prefix))
-        .unwrap();
-    h.ensure(
-        event.ends_with("t.pid"),
-        format!("the event should name the pidfile: {event:?}"),
-    );
+    let event = heat_events(&entries).into_iter().find(|t| t.starts_with(&prefix)).unwrap();
+    h.ensure(event.ends_with("t.pid"), format!("the event should name the pidfile: {event:?}"));
     let checks = named(&entries, "true").len();
     h.wait_named("true", checks + 1);
     h.ensure_running("a followed target is not fatal");
@@ -162,14 +121,8 @@ fn pidfile_target_is_followed_across_a_restart() {
     let since = Instant::now();
     fx.kill_helper(second);
     let code = h.wait_code(DEADLINE);
-    h.ensure(
-        code == 1,
-        format!("expected exit 1 once no live pid appears, got {code}"),
-    );
-    h.ensure(
-        since.elapsed() < Duration::from_secs(4),
-        "the wait for a new pid is one interval",
-    );
+    h.ensure(code == 1, format!("expected exit 1 once no live pid appears, got {code}"));
+    h.ensure(since.elapsed() < Duration::from_secs(4), "the wait for a new pid is one interval");
     let text = format!("target pid {second} exited");
     h.ensure(
         h.stderr().lines().any(|l| l == format!("heat: {text}")),
@@ -186,9 +139,6 @@ fn pidfile_naming_no_live_process_is_refused() {
     let mut h = fx.heat_run(&["-i", "200ms", "--pidfile", "./t.pid", "touch", "ran"]);
     let code = h.wait_code(DEADLINE);
     h.ensure(code == 2, format!("expected exit 2, got {code}"));
-    h.ensure(
-        h.stderr().starts_with("heat: "),
-        "a one-line `heat: ` error expected",
-    );
+    h.ensure(h.stderr().starts_with("heat: "), "a one-line `heat: ` error expected");
     h.ensure(!fx.exists("ran") && !fx.exists(LOG), "nothing should run");
 }

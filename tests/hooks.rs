@@ -15,10 +15,7 @@ fn hook_env(h: &Heat) -> Vec<(String, String)> {
 
 fn ensure_var(h: &Heat, env: &[(String, String)], key: &str, want: &str) {
     let got = env_get(env, key);
-    h.ensure(
-        got == Some(want),
-        format!("{key}: expected {want:?}, got {got:?}"),
-    );
+    h.ensure(got == Some(want), format!("{key}: expected {want:?}, got {got:?}"));
 }
 
 #[test]
@@ -81,25 +78,14 @@ fn recovery_hook_gets_the_streak() {
         "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo $$ >> check.pids; exit $((n+3))",
     );
     fx.write_script("rec.sh", SAVE_ENV);
-    let mut h = fx.heat(&[
-        "-i",
-        "600ms",
-        "--threshold",
-        "3",
-        "-s",
-        "./check.sh",
-        "--recovery",
-        "./rec.sh",
-    ]);
+    let mut h =
+        fx.heat(&["-i", "600ms", "--threshold", "3", "-s", "./check.sh", "--recovery", "./rec.sh"]);
     let env = hook_env(&h);
     h.wait_for("3 stdout lines", || h.stdout_lines().len() >= 3);
     h.stop();
 
-    let times: Vec<u64> = h
-        .stdout_lines()
-        .iter()
-        .map(|l| split_stdout_line(l).unwrap().0)
-        .collect();
+    let times: Vec<u64> =
+        h.stdout_lines().iter().map(|l| split_stdout_line(l).unwrap().0).collect();
     ensure_var(&h, &env, "HEAT_FAIL_CNT", "3");
     ensure_var(&h, &env, "HEAT_FAIL_CODE", "6");
     ensure_var(&h, &env, "HEAT_FAIL_TIME", &times[0].to_string());
@@ -117,10 +103,8 @@ fn variables_meant_for_heat_are_not_passed_on() {
         "[ -e check.env ] || { env > check.env.tmp; mv check.env.tmp check.env; }; exit 1",
     );
     fx.write_script("fail.sh", SAVE_ENV);
-    let mut h = Heat::start_with(
-        &fx,
-        &["-i", "200ms", "-s", "./check.sh", "--fail", "./fail.sh"],
-        |cmd| {
+    let mut h =
+        Heat::start_with(&fx, &["-i", "200ms", "-s", "./check.sh", "--fail", "./fail.sh"], |cmd| {
             cmd.env("NOTIFY_SOCKET", "/nonexistent/notify")
                 .env("WATCHDOG_USEC", "1000000")
                 .env("WATCHDOG_PID", "1")
@@ -130,8 +114,7 @@ fn variables_meant_for_heat_are_not_passed_on() {
                 .env("HEAT_FOO", "bar")
                 .env("HEAT_PROBE", "spoofed")
                 .env("KEEP_ME", "yes");
-        },
-    );
+        });
     let hook = hook_env(&h);
     h.wait_for("the check's environment file", || fx.exists("check.env"));
     h.stop();
@@ -146,10 +129,7 @@ fn variables_meant_for_heat_are_not_passed_on() {
             "LISTEN_FDNAMES",
             "HEAT_FOO",
         ] {
-            h.ensure(
-                env_get(env, key).is_none(),
-                format!("the {who} must not see {key}"),
-            );
+            h.ensure(env_get(env, key).is_none(), format!("the {who} must not see {key}"));
         }
         h.ensure(
             env_get(env, "KEEP_ME") == Some("yes"),
@@ -175,29 +155,17 @@ fn missed_ticks_during_a_fail_hook_run_one_check() {
         "check.sh",
         "date +%s.%N >> runs\n[ -e failed-once ] && exit 0\ntouch failed-once; exit 1",
     );
-    fx.write_script(
-        "fail.sh",
-        "date +%s.%N >> hook\nsleep 1\ndate +%s.%N >> hook",
-    );
+    fx.write_script("fail.sh", "date +%s.%N >> hook\nsleep 1\ndate +%s.%N >> hook");
     let mut h = fx.heat(&["-i", "300ms", "-s", "./check.sh", "--fail", "./fail.sh"]);
     h.wait_for("5 check runs", || fx.lines("runs").len() >= 5);
     h.stop();
 
     let runs = times(&fx, "runs");
     let hook = times(&fx, "hook");
-    h.ensure(
-        hook.len() == 2,
-        "the fail hook should run once (the later checks succeed)",
-    );
+    h.ensure(hook.len() == 2, "the fail hook should run once (the later checks succeed)");
     let (hook_start, hook_end) = (hook[0], hook[1]);
-    let during = runs
-        .iter()
-        .filter(|&&t| t > hook_start && t < hook_end)
-        .count();
-    h.ensure(
-        during == 0,
-        format!("{during} checks started while the fail hook ran"),
-    );
+    let during = runs.iter().filter(|&&t| t > hook_start && t < hook_end).count();
+    h.ensure(during == 0, format!("{during} checks started while the fail hook ran"));
     let catch_up = runs[1] - hook_end;
     h.ensure(
         (-0.01..0.15).contains(&catch_up),
@@ -212,10 +180,7 @@ fn missed_ticks_during_a_fail_hook_run_one_check() {
     for &t in &runs[2..] {
         let k = ((t - runs[0]) / 0.3).round();
         let off = (t - runs[0]) - k * 0.3;
-        h.ensure(
-            off.abs() < 0.08,
-            format!("a check started {off:.3}s off the original phase"),
-        );
+        h.ensure(off.abs() < 0.08, format!("a check started {off:.3}s off the original phase"));
     }
 }
 
@@ -244,10 +209,7 @@ fn fail_hook_does_not_run_in_recovery() {
         format!("the fail hook should run only for the first failure, ran {fails} times"),
     );
     let checks = named(&entries, "false").len();
-    h.ensure(
-        checks >= 4,
-        format!("expected at least 4 checks before round 2, saw {checks}"),
-    );
+    h.ensure(checks >= 4, format!("expected at least 4 checks before round 2, saw {checks}"));
 }
 
 #[test]
@@ -273,12 +235,7 @@ fn hook_leftovers_are_not_killed() {
     );
     let mut h = fx.heat(&["-i", "200ms", "--fail", "./fail.sh", "false"]);
     h.wait_named("./fail.sh", 2);
-    let pid = fx
-        .read_pid("kept.pid")
-        .unwrap_or_else(|| h.fail("no kept.pid"));
-    h.ensure(
-        alive(pid),
-        "a process started by a hook must survive the hook",
-    );
+    let pid = fx.read_pid("kept.pid").unwrap_or_else(|| h.fail("no kept.pid"));
+    h.ensure(alive(pid), "a process started by a hook must survive the hook");
     h.stop();
 }

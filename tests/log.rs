@@ -17,25 +17,15 @@ fn entries_have_the_documented_format() {
     let after = unix_now();
     h.stop();
 
-    let started = format!(
-        "started heat {} (pid {})",
-        env!("CARGO_PKG_VERSION"),
-        h.pid()
-    );
+    let started = format!("started heat {} (pid {})", env!("CARGO_PKG_VERSION"), h.pid());
     h.ensure(
         entries[0].is_heat() && entries[0].kind == "INFO",
         "first entry should be heat's INFO",
     );
-    h.ensure(
-        entries[0].lines == [started.clone()],
-        format!("first entry should be {started:?}"),
-    );
+    h.ensure(entries[0].lines == [started.clone()], format!("first entry should be {started:?}"));
     for e in named(&entries, HELLO) {
         h.ensure(e.kind == "INFO", "a check exiting 0 is INFO");
-        h.ensure(
-            e.lines == ["hello", "world"],
-            "body = the check's output lines",
-        );
+        h.ensure(e.lines == ["hello", "world"], "body = the check's output lines");
         h.ensure(
             e.unix >= before && e.unix <= after,
             "entry time should be the current unix second",
@@ -44,14 +34,9 @@ fn entries_have_the_documented_format() {
     // The raw text, byte for byte, for one check entry.
     let raw = h.log();
     let header = format!(" : INFO : {HELLO} :\n> hello\n> world\n");
+    h.ensure(raw.contains(&header), format!("raw log should contain {header:?}"));
     h.ensure(
-        raw.contains(&header),
-        format!("raw log should contain {header:?}"),
-    );
-    h.ensure(
-        raw.lines()
-            .next()
-            .is_some_and(|l| l.ends_with(" : INFO : heat :")),
+        raw.lines().next().is_some_and(|l| l.ends_with(" : INFO : heat :")),
         "first header line",
     );
 }
@@ -63,10 +48,7 @@ fn stopping_is_logged() {
     h.wait_named("true", 1);
     h.stop();
     let events = heat_events(&h.entries());
-    h.ensure(
-        events.iter().any(|t| t == "stopping on SIGTERM"),
-        "expected `stopping on SIGTERM`",
-    );
+    h.ensure(events.iter().any(|t| t == "stopping on SIGTERM"), "expected `stopping on SIGTERM`");
 }
 
 #[test]
@@ -82,18 +64,10 @@ fn log_is_appended_not_truncated() {
     second.wait_named("echo two", 1);
     second.stop();
     let now = fx.log();
-    second.ensure(
-        now.starts_with(&old),
-        "the second run must append to the first run's log",
-    );
-    let starts = heat_events(&second.entries())
-        .iter()
-        .filter(|t| t.starts_with("started heat "))
-        .count();
-    second.ensure(
-        starts == 2,
-        format!("expected two `started heat` entries, got {starts}"),
-    );
+    second.ensure(now.starts_with(&old), "the second run must append to the first run's log");
+    let starts =
+        heat_events(&second.entries()).iter().filter(|t| t.starts_with("started heat ")).count();
+    second.ensure(starts == 2, format!("expected two `started heat` entries, got {starts}"));
 }
 
 #[test]
@@ -112,11 +86,8 @@ fn failures_are_fail_entries_and_stdout_lines() {
 
     for (i, e) in named(&entries, "./check.sh").iter().take(4).enumerate() {
         let n = i + 1;
-        let (kind, line) = if n % 2 == 1 {
-            ("FAIL", format!("bad {n}"))
-        } else {
-            ("INFO", format!("good {n}"))
-        };
+        let (kind, line) =
+            if n % 2 == 1 { ("FAIL", format!("bad {n}")) } else { ("INFO", format!("good {n}")) };
         h.ensure(
             e.kind == kind && e.lines == [line.clone()],
             format!("run {n}: expected {kind} with {line:?}"),
@@ -124,11 +95,8 @@ fn failures_are_fail_entries_and_stdout_lines() {
     }
     let lines = h.stdout_lines();
     for (i, l) in lines.iter().take(4).enumerate() {
-        let want = if i % 2 == 0 {
-            "Failed: Exit Code 5, details in heat.verbose.log"
-        } else {
-            "OK"
-        };
+        let want =
+            if i % 2 == 0 { "Failed: Exit Code 5, details in heat.verbose.log" } else { "OK" };
         h.ensure(
             split_stdout_line(l).is_some_and(|(_, r)| r == want),
             format!("stdout line {i}: want {want:?}"),
@@ -167,10 +135,7 @@ fn output_beyond_max_output_is_dropped_with_a_marker() {
     let entries = h.wait_named(name, 1);
     h.stop();
     let e = named(&entries, name)[0];
-    h.ensure(
-        e.kind == "INFO",
-        "a check exiting 0 is INFO even when its output is capped",
-    );
+    h.ensure(e.kind == "INFO", "a check exiting 0 is INFO even when its output is capped");
     h.ensure(
         e.lines.last().map(String::as_str) == Some("[heat: 3976 bytes dropped]"),
         "expected the drop marker",
@@ -180,10 +145,7 @@ fn output_beyond_max_output_is_dropped_with_a_marker() {
         (100..=104).contains(&kept),
         format!("about 1 KiB of output should be kept, got {kept} lines"),
     );
-    h.ensure(
-        e.lines[0] == "abcdefghi",
-        "kept output is the start of the output",
-    );
+    h.ensure(e.lines[0] == "abcdefghi", "kept output is the start of the output");
 }
 
 #[test]
@@ -191,16 +153,9 @@ fn log_is_created_with_mode_0640() {
     let fx = Fixture::new("log-mode");
     let mut h = fx.heat(&["-i", "200ms", "true"]);
     h.wait_named("true", 1);
-    let mode = std::fs::metadata(fx.path(LOG))
-        .unwrap()
-        .permissions()
-        .mode()
-        & 0o777;
+    let mode = std::fs::metadata(fx.path(LOG)).unwrap().permissions().mode() & 0o777;
     h.stop();
-    h.ensure(
-        mode == 0o640,
-        format!("log mode should be 0640, is {mode:o}"),
-    );
+    h.ensure(mode == 0o640, format!("log mode should be 0640, is {mode:o}"));
 }
 
 #[test]
@@ -217,9 +172,7 @@ fn stdout_names_the_log_as_given() {
     );
     let mine = parse_entries(&fx.read("my.log"));
     h.ensure(
-        named(&mine, "false")
-            .first()
-            .is_some_and(|e| e.kind == "FAIL"),
+        named(&mine, "false").first().is_some_and(|e| e.kind == "FAIL"),
         "my.log should have the FAIL entry",
     );
     h.ensure(!fx.exists(LOG), "the default log must not be created");
@@ -233,10 +186,7 @@ fn stdout_has_one_line_per_check() {
     h.stop();
     let checks = named(&h.entries(), "true").len();
     let lines = h.stdout_lines();
-    h.ensure(
-        lines.len() == checks,
-        format!("{checks} checks but {} stdout lines", lines.len()),
-    );
+    h.ensure(lines.len() == checks, format!("{checks} checks but {} stdout lines", lines.len()));
     for l in &lines {
         let ok =
             split_stdout_line(l).is_some_and(|(t, r)| r == "OK" && t.abs_diff(unix_now()) <= 10);
@@ -268,16 +218,10 @@ fn closed_stdout_does_not_kill_heat() {
 #[test]
 fn output_order_is_kept_across_stdout_and_stderr() {
     let fx = Fixture::new("log-merge");
-    fx.write_script(
-        "check.sh",
-        "echo one; echo two >&2; echo three; echo four >&2",
-    );
+    fx.write_script("check.sh", "echo one; echo two >&2; echo three; echo four >&2");
     let mut h = fx.heat(&["-i", "200ms", "-s", "./check.sh"]);
     let entries = h.wait_named("./check.sh", 1);
     h.stop();
     let e = named(&entries, "./check.sh")[0];
-    h.ensure(
-        e.lines == ["one", "two", "three", "four"],
-        "stdout and stderr merged in order",
-    );
+    h.ensure(e.lines == ["one", "two", "three", "four"], "stdout and stderr merged in order");
 }

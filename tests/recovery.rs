@@ -26,100 +26,52 @@ fn recovery_hook_that_repairs_ends_recovery() {
         "./check.sh",
     ]);
     h.wait_event("recovered after 2 consecutive failures");
-    h.wait_for("the target to get USR2", || {
-        fx.lines("sigs").contains(&"USR2".to_string())
-    });
+    h.wait_for("the target to get USR2", || fx.lines("sigs").contains(&"USR2".to_string()));
     let entries = h.wait_entries("an OK check after recovery", |e| {
-        named(e, "./check.sh")
-            .iter()
-            .filter(|c| c.kind == "INFO")
-            .count()
-            >= 2
+        named(e, "./check.sh").iter().filter(|c| c.kind == "INFO").count() >= 2
     });
     h.stop();
     let events = heat_events(&entries);
     let sent = format!("sent SIGUSR2 to pid {target}");
     h.ensure(events.contains(&sent), format!("expected {sent:?}"));
-    h.ensure(
-        named(&entries, "./rec.sh").len() == 1,
-        "the recovery hook should run once",
-    );
-    h.ensure(
-        fx.lines("sigs") == ["USR2"],
-        "the target should get USR2 only (no per-failure HUP)",
-    );
+    h.ensure(named(&entries, "./rec.sh").len() == 1, "the recovery hook should run once");
+    h.ensure(fx.lines("sigs") == ["USR2"], "the target should get USR2 only (no per-failure HUP)");
 }
 
 /// Indices of entries named `name` in `entries`.
 fn positions(entries: &[Entry], name: &str) -> Vec<usize> {
-    entries
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.name == name)
-        .map(|(i, _)| i)
-        .collect()
+    entries.iter().enumerate().filter(|(_, e)| e.name == name).map(|(i, _)| i).collect()
 }
 
 #[test]
 fn window_by_count_then_round_two() {
     let fx = Fixture::new("rec-count");
     fx.write_script("rec.sh", "true");
-    let mut h = fx.heat(&[
-        "-i",
-        "200ms",
-        "--threshold",
-        "2",
-        "--recovery",
-        "./rec.sh",
-        "false",
-    ]);
+    let mut h = fx.heat(&["-i", "200ms", "--threshold", "2", "--recovery", "./rec.sh", "false"]);
     let entries = h.wait_named("./rec.sh", 2);
     h.stop();
     let events = heat_events(&entries);
     h.ensure(
-        events
-            .iter()
-            .any(|t| t == "recovery window closed without a success"),
+        events.iter().any(|t| t == "recovery window closed without a success"),
         "expected the window to close",
     );
     h.ensure(
-        events
-            .iter()
-            .any(|t| t == "recovery round 2: 4 consecutive failures"),
+        events.iter().any(|t| t == "recovery round 2: 4 consecutive failures"),
         "expected round 2 at 4 failures",
     );
     let recs = positions(&entries, "./rec.sh");
-    let between = entries[recs[0]..recs[1]]
-        .iter()
-        .filter(|e| e.name == "false")
-        .count();
-    h.ensure(
-        between == 2,
-        format!("the window should hold threshold (2) checks, held {between}"),
-    );
-    let before = entries[..recs[0]]
-        .iter()
-        .filter(|e| e.name == "false")
-        .count();
-    h.ensure(
-        before == 2,
-        format!("round 1 should start after 2 failures, saw {before}"),
-    );
+    let between = entries[recs[0]..recs[1]].iter().filter(|e| e.name == "false").count();
+    h.ensure(between == 2, format!("the window should hold threshold (2) checks, held {between}"));
+    let before = entries[..recs[0]].iter().filter(|e| e.name == "false").count();
+    h.ensure(before == 2, format!("round 1 should start after 2 failures, saw {before}"));
 }
 
 #[test]
 fn window_by_time_then_round_two() {
     let fx = Fixture::new("rec-time");
     fx.write_script("rec.sh", "true");
-    let mut h = fx.heat(&[
-        "-i",
-        "200ms",
-        "--recovery-timeout",
-        "700ms",
-        "--recovery",
-        "./rec.sh",
-        "false",
-    ]);
+    let mut h =
+        fx.heat(&["-i", "200ms", "--recovery-timeout", "700ms", "--recovery", "./rec.sh", "false"]);
     let entries = h.wait_named("./rec.sh", 2);
     h.stop();
     let events = heat_events(&entries);
@@ -128,10 +80,7 @@ fn window_by_time_then_round_two() {
         "expected `recovery round 2`",
     );
     let recs = positions(&entries, "./rec.sh");
-    let between = entries[recs[0]..recs[1]]
-        .iter()
-        .filter(|e| e.name == "false")
-        .count();
+    let between = entries[recs[0]..recs[1]].iter().filter(|e| e.name == "false").count();
     h.ensure(
         (3..=5).contains(&between),
         format!("a 700 ms window at 200 ms should hold about 4 checks, held {between}"),
@@ -174,10 +123,7 @@ fn fault_stop_and_success_cont_on_a_real_target() {
         fx.read("state-in-hook").trim() == "T",
         "the target should be stopped while the hook runs",
     );
-    for want in [
-        format!("sent SIGSTOP to pid {target}"),
-        format!("sent SIGCONT to pid {target}"),
-    ] {
+    for want in [format!("sent SIGSTOP to pid {target}"), format!("sent SIGCONT to pid {target}")] {
         h.ensure(events.contains(&want), format!("expected {want:?}"));
     }
 }
@@ -204,10 +150,7 @@ fn term_during_recovery_continues_a_stopped_target() {
     h.wait_named("./rec.sh", 1);
     h.wait_for("the target to be stopped", || state(&h, target) == 'T');
     h.stop();
-    h.ensure(
-        wait_until(DEADLINE, || state(&h, target) != 'T'),
-        "the target was left stopped",
-    );
+    h.ensure(wait_until(DEADLINE, || state(&h, target) != 'T'), "the target was left stopped");
     let events = heat_events(&h.entries());
     let want = format!("sent SIGCONT to pid {target} (recovery interrupted)");
     h.ensure(events.contains(&want), format!("expected {want:?}"));
@@ -259,30 +202,17 @@ fn start_period_expires() {
     let fx = Fixture::new("rec-startexpire");
     fx.write_script("fail.sh", "true");
     // Starts at 0, 0.3, 0.6 s fall in the 750 ms period; the one at 0.9 s counts.
-    let mut h = fx.heat(&[
-        "-i",
-        "300ms",
-        "--start-period",
-        "750ms",
-        "--fail",
-        "./fail.sh",
-        "false",
-    ]);
+    let mut h =
+        fx.heat(&["-i", "300ms", "--start-period", "750ms", "--fail", "./fail.sh", "false"]);
     let entries = h.wait_named("./fail.sh", 1);
     h.stop();
     let first_hook = positions(&entries, "./fail.sh")[0];
     let before = &entries[..first_hook];
-    let uncounted = heat_events(before)
-        .iter()
-        .filter(|t| t.contains("start period"))
-        .count();
+    let uncounted = heat_events(before).iter().filter(|t| t.contains("start period")).count();
     let checks = named(before, "false").len();
     h.ensure(
         uncounted == 3,
         format!("3 failures should fall in the start period, {uncounted} did"),
     );
-    h.ensure(
-        checks == 4,
-        format!("the hook should follow the 4th check, followed the {checks}th"),
-    );
+    h.ensure(checks == 4, format!("the hook should follow the 4th check, followed the {checks}th"));
 }

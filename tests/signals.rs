@@ -14,34 +14,16 @@ fn count(v: &[String], s: &str) -> usize {
 fn failure_sends_the_signal_to_the_target() {
     let fx = Fixture::new("sig-usr1");
     let target = fx.trap_target("sigs");
-    let mut h = fx.heat(&[
-        "-i",
-        "200ms",
-        "--pid",
-        &target.to_string(),
-        "--signal",
-        "USR1",
-        "false",
-    ]);
-    h.wait_for("two USR1 at the target", || {
-        count(&fx.lines("sigs"), "USR1") >= 2
-    });
+    let mut h =
+        fx.heat(&["-i", "200ms", "--pid", &target.to_string(), "--signal", "USR1", "false"]);
+    h.wait_for("two USR1 at the target", || count(&fx.lines("sigs"), "USR1") >= 2);
     h.stop();
     let entries = h.entries();
     let sent = format!("sent SIGUSR1 to pid {target}");
     let sends = heat_events(&entries).iter().filter(|t| **t == sent).count();
-    let fails = named(&entries, "false")
-        .iter()
-        .filter(|e| e.kind == "FAIL")
-        .count();
-    h.ensure(
-        sends == fails,
-        format!("one {sent:?} per failure: {sends} sends, {fails} failures"),
-    );
-    h.ensure(
-        fx.lines("sigs").iter().all(|s| s == "USR1"),
-        "only USR1 expected at the target",
-    );
+    let fails = named(&entries, "false").iter().filter(|e| e.kind == "FAIL").count();
+    h.ensure(sends == fails, format!("one {sent:?} per failure: {sends} sends, {fails} failures"));
+    h.ensure(fx.lines("sigs").iter().all(|s| s == "USR1"), "only USR1 expected at the target");
 }
 
 #[test]
@@ -49,9 +31,7 @@ fn default_signal_is_hup() {
     let fx = Fixture::new("sig-hup");
     let target = fx.trap_target("sigs");
     let mut h = fx.heat(&["-i", "200ms", "--pid", &target.to_string(), "false"]);
-    h.wait_for("HUP at the target", || {
-        fx.lines("sigs").contains(&"HUP".to_string())
-    });
+    h.wait_for("HUP at the target", || fx.lines("sigs").contains(&"HUP".to_string()));
     h.wait_event(&format!("sent SIGHUP to pid {target}"));
     h.stop();
 }
@@ -76,19 +56,14 @@ fn no_per_failure_signal_with_only_a_fault_signal() {
         "false",
     ]);
     // The fault signal comes after three failures; a per-failure HUP would precede it.
-    h.wait_for("USR1 at the target", || {
-        fx.lines("sigs").contains(&"USR1".to_string())
-    });
+    h.wait_for("USR1 at the target", || fx.lines("sigs").contains(&"USR1".to_string()));
     h.wait_named("./rec.sh", 1);
     h.stop();
     h.ensure(
         !fx.lines("sigs").contains(&"HUP".to_string()),
         "no HUP expected with only a fault signal",
     );
-    let hups = heat_events(&h.entries())
-        .iter()
-        .filter(|t| t.starts_with("sent SIGHUP"))
-        .count();
+    let hups = heat_events(&h.entries()).iter().filter(|t| t.starts_with("sent SIGHUP")).count();
     h.ensure(hups == 0, "no `sent SIGHUP` entry expected");
 }
 
@@ -114,14 +89,8 @@ fn no_signal_during_recovery() {
     h.wait_named("./rec.sh", 2); // round 2: the window's checks have failed
     h.stop();
     let sent = format!("sent SIGUSR1 to pid {target}");
-    let sends = heat_events(&h.entries())
-        .iter()
-        .filter(|t| **t == sent)
-        .count();
-    h.ensure(
-        sends == 2,
-        format!("USR1 only for the 2 failures in normal mode, sent {sends}"),
-    );
+    let sends = heat_events(&h.entries()).iter().filter(|t| **t == sent).count();
+    h.ensure(sends == 2, format!("USR1 only for the 2 failures in normal mode, sent {sends}"));
 }
 
 #[test]
@@ -134,10 +103,7 @@ fn term_stops_heat_and_its_running_check() {
     let mut h = fx.heat(&["-i", "5", "-s", "./check.sh"]);
     h.wait_for("the check to start", || fx.read_pid("check.pid").is_some());
     h.stop();
-    h.ensure(
-        fx.read("got-term").trim() == "term",
-        "the running check should get TERM",
-    );
+    h.ensure(fx.read("got-term").trim() == "term", "the running check should get TERM");
     let entries = h.entries();
     h.ensure(
         heat_events(&entries).contains(&"stopping on SIGTERM".to_string()),
@@ -150,10 +116,7 @@ fn term_stops_heat_and_its_running_check() {
             && check[0].lines.last().map(String::as_str) == Some("[heat: ended by heat]"),
         "the ended check is an INFO entry ending `[heat: ended by heat]`",
     );
-    h.ensure(
-        h.stdout().is_empty(),
-        "a check ended by heat prints no stdout line",
-    );
+    h.ensure(h.stdout().is_empty(), "a check ended by heat prints no stdout line");
 }
 
 #[test]
@@ -174,10 +137,7 @@ fn int_stops_heat() {
 fn second_term_ends_the_grace_at_once() {
     let fx = Fixture::new("sig-term2");
     // Ignores TERM (and so does its sleep): only KILL ends it.
-    fx.write_script(
-        "check.sh",
-        "trap '' TERM\necho $$ > check.pid\nwhile :; do sleep 0.1; done",
-    );
+    fx.write_script("check.sh", "trap '' TERM\necho $$ > check.pid\nwhile :; do sleep 0.1; done");
     let mut h = fx.heat(&["-i", "30", "-s", "./check.sh"]);
     h.wait_for("the check to start", || fx.read_pid("check.pid").is_some());
     let check = fx.read_pid("check.pid").unwrap();
@@ -193,10 +153,7 @@ fn second_term_ends_the_grace_at_once() {
         took < Duration::from_secs(3),
         format!("the second TERM should end it at once, took {took:?}"),
     );
-    h.ensure(
-        wait_until(DEADLINE, || !alive(check)),
-        "the check should be killed",
-    );
+    h.ensure(wait_until(DEADLINE, || !alive(check)), "the check should be killed");
 }
 
 #[test]
@@ -215,10 +172,7 @@ fn hup_reopens_the_log() {
     h.wait_named("true", 4); // two more checks: none may go to the moved file
     h.ensure_running("HUP must not end heat");
     h.stop();
-    h.ensure(
-        fx.read("old.log") == old,
-        "entries went to the moved log after the reopen",
-    );
+    h.ensure(fx.read("old.log") == old, "entries went to the moved log after the reopen");
 }
 
 #[test]
@@ -230,18 +184,12 @@ fn usr1_logs_the_state() {
     let entries = h.wait_event("state: ");
     h.ensure_running("USR1 must not end heat");
     h.stop();
-    let state = heat_events(&entries)
-        .into_iter()
-        .find(|t| t.starts_with("state: "))
-        .unwrap();
+    let state = heat_events(&entries).into_iter().find(|t| t.starts_with("state: ")).unwrap();
     let ok = state.starts_with("state: mode normal, fails 0, last OK (exit 0) at ")
         && state.contains(", next check in ");
     h.ensure(ok, format!("unexpected state entry {state:?}"));
-    let at: Option<u64> = state
-        .split(" at ")
-        .nth(1)
-        .and_then(|r| r.split(',').next())
-        .and_then(|n| n.parse().ok());
+    let at: Option<u64> =
+        state.split(" at ").nth(1).and_then(|r| r.split(',').next()).and_then(|n| n.parse().ok());
     h.ensure(
         at.is_some_and(|t| t.abs_diff(unix_now()) <= 10),
         "the state should give the last check's unix time",

@@ -42,10 +42,7 @@ pub fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
 pub fn is_root() -> bool {
@@ -82,17 +79,9 @@ pub fn parse_entries(text: &str) -> Vec<Entry> {
     let mut entries: Vec<Entry> = Vec::new();
     for line in complete.lines() {
         if let Some(body) = line.strip_prefix("> ") {
-            entries
-                .last_mut()
-                .expect("body line before any header")
-                .lines
-                .push(body.to_string());
+            entries.last_mut().expect("body line before any header").lines.push(body.to_string());
         } else if line == ">" {
-            entries
-                .last_mut()
-                .expect("body line before any header")
-                .lines
-                .push(String::new());
+            entries.last_mut().expect("body line before any header").lines.push(String::new());
         } else {
             entries.push(parse_header(line));
         }
@@ -118,11 +107,7 @@ fn parse_header(line: &str) -> Entry {
 
 /// First body lines of heat's own entries, in order.
 pub fn heat_events(entries: &[Entry]) -> Vec<String> {
-    entries
-        .iter()
-        .filter(|e| e.is_heat())
-        .map(|e| e.text().to_string())
-        .collect()
+    entries.iter().filter(|e| e.is_heat()).map(|e| e.text().to_string()).collect()
 }
 
 /// Entries named `name` (a check's command line or a hook's path).
@@ -164,17 +149,14 @@ pub fn children_of(ppid: i32) -> Vec<(i32, char)> {
 }
 
 pub fn fd_count(pid: i32) -> usize {
-    fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
+    fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
 }
 
 fn all_pids() -> Vec<i32> {
     let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();
     };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect()
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
 }
 
 pub fn send(pid: i32, sig: Signal) {
@@ -196,12 +178,7 @@ impl Fixture {
         let dir = std::env::temp_dir().join(format!("heat-itest-{tag}"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("create test dir");
-        Fixture {
-            dir,
-            tag,
-            helpers: RefCell::new(Vec::new()),
-            runs: Cell::new(0),
-        }
+        Fixture { dir, tag, helpers: RefCell::new(Vec::new()), runs: Cell::new(0) }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -300,20 +277,14 @@ impl Fixture {
             ),
         );
         let pid = self.spawn_helper(&format!("./{script}"), &[]);
-        assert!(
-            wait_until(DEADLINE, || self.exists(&ready)),
-            "trap target never became ready"
-        );
+        assert!(wait_until(DEADLINE, || self.exists(&ready)), "trap target never became ready");
         pid
     }
 
     /// Kills a helper and reaps it, so that it is really gone.
     pub fn kill_helper(&self, pid: i32) {
         let mut helpers = self.helpers.borrow_mut();
-        let i = helpers
-            .iter()
-            .position(|c| c.id() as i32 == pid)
-            .expect("not a helper");
+        let i = helpers.iter().position(|c| c.id() as i32 == pid).expect("not a helper");
         let mut child = helpers.remove(i);
         let _ = child.kill();
         let _ = child.wait();
@@ -455,27 +426,20 @@ impl<'a> Heat<'a> {
     /// Exit code (fails the test if heat was killed by a signal).
     pub fn wait_code(&mut self, within: Duration) -> i32 {
         let status = self.wait_exit(within);
-        status
-            .code()
-            .unwrap_or_else(|| self.fail(format!("heat died by a signal: {status}")))
+        status.code().unwrap_or_else(|| self.fail(format!("heat died by a signal: {status}")))
     }
 
     /// SIGTERM, then expects exit 0.
     pub fn stop(&mut self) {
         self.kill(Signal::SIGTERM);
         let code = self.wait_code(DEADLINE);
-        self.ensure(
-            code == 0,
-            format!("exit code after SIGTERM: expected 0, got {code}"),
-        );
+        self.ensure(code == 0, format!("exit code after SIGTERM: expected 0, got {code}"));
     }
 
     /// Fails unless heat is still running.
     pub fn ensure_running(&mut self, why: &str) {
         if let Some(status) = self.try_exit() {
-            self.fail(format!(
-                "heat exited ({status}) but should be running: {why}"
-            ));
+            self.fail(format!("heat exited ({status}) but should be running: {why}"));
         }
     }
 
@@ -527,9 +491,7 @@ impl<'a> Heat<'a> {
 
     /// Waits until at least `n` entries are named `name`.
     pub fn wait_named(&self, name: &str, n: usize) -> Vec<Entry> {
-        self.wait_entries(&format!("{n} entries named {name:?}"), |e| {
-            named(e, name).len() >= n
-        })
+        self.wait_entries(&format!("{n} entries named {name:?}"), |e| named(e, name).len() >= n)
     }
 
     /// Waits for a heat event whose text starts with `prefix`.
@@ -585,8 +547,7 @@ fn shell_words(args: &[String]) -> String {
     args.iter()
         .map(|a| {
             if !a.is_empty()
-                && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:+,@%".contains(c))
+                && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:+,@%".contains(c))
             {
                 a.clone()
             } else {
