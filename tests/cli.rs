@@ -176,8 +176,8 @@ fn options_after_the_command_belong_to_it() {
         "5",
     ];
     let mut h = fx.heat(&args);
-    h.wait_for("the argv file", || fx.lines("argv").len() == 4);
-    h.ensure(fx.lines("argv") == ["-q", "--log", "x.log", "-i"], "argv handed to the check");
+    h.wait_for("the argv file", || fx.lines("argv").len() == 5);
+    h.ensure(fx.lines("argv") == ["-q", "--log", "x.log", "-i", "5"], "argv handed to the check");
     // -q and --log were the check's: heat prints to stdout and logs to the default.
     h.wait_for("an OK line on stdout", || h.stdout_lines().iter().any(|l| l.ends_with(": OK")));
     h.ensure(fx.exists(LOG) && !fx.exists("x.log"), "log should be the default heat.verbose.log");
@@ -274,6 +274,8 @@ fn warnings_at_start_do_not_stop_heat() {
 fn term_right_after_spawn_exits_0() {
     let fx = Fixture::new("cli-earlyterm");
     let mut h = fx.heat(&["-i", "200ms", "true"]);
+    let caught = spin_until_caught(h.pid(), &[Signal::SIGTERM]);
+    h.ensure(caught, "heat never installed a TERM handler");
     h.kill(Signal::SIGTERM);
     let code = h.wait_code(DEADLINE);
     h.ensure(code == 0, format!("TERM during start-up should exit 0, got {code}"));

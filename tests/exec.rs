@@ -94,33 +94,34 @@ fn no_file_descriptors_leak() {
 }
 
 #[test]
-fn world_writable_script_is_refused_as_root() {
+fn writable_scripts_and_hooks_are_refused_as_root() {
     let fx = Fixture::new("exec-0666");
     fx.write_script("check.sh", "touch ran");
-    fx.chmod("check.sh", 0o666 | 0o111);
+    fx.chmod("check.sh", 0o777);
+    fx.write_script("plain.sh", "touch ran");
+    fx.chmod("plain.sh", 0o666);
     fx.write_script("fail.sh", "true");
     fx.chmod("fail.sh", 0o775);
     fx.write_script("ok.sh", "touch ran");
-    for (args, culprit) in [
-        (vec!["-i", "200ms", "-s", "./check.sh"], "check.sh"),
-        (vec!["-i", "200ms", "-s", "./ok.sh", "--fail", "./fail.sh"], "fail.sh"),
+    // (args, the file to name, the mode to name when the refusal is for it)
+    for (args, culprit, mode) in [
+        (vec!["-i", "200ms", "-s", "./check.sh"], "check.sh", Some("777")),
+        (vec!["-i", "200ms", "-s", "./plain.sh"], "plain.sh", None),
+        (vec!["-i", "200ms", "-s", "./ok.sh", "--fail", "./fail.sh"], "fail.sh", Some("775")),
     ] {
         let mut h = fx.heat_run(&args);
         let code = h.wait_code(DEADLINE);
-        if is_root() {
-            h.ensure(
-                code == 2,
-                format!("as root a writable {culprit} must be refused, exit {code}"),
-            );
-            let err = h.stderr();
-            h.ensure(
-                err.starts_with("heat: ") && err.contains(culprit),
-                format!("stderr should name {culprit}"),
-            );
-            h.ensure(!fx.exists("ran"), "nothing should run");
-        } else {
+        if !is_root() && mode.is_some() {
             h.ensure(code != 2, "not root: a writable script is allowed");
+            continue;
         }
+        h.ensure(code == 2, format!("a writable {culprit} must be refused, exit {code}"));
+        let err = h.stderr();
+        let named = err.starts_with("heat: ")
+            && err.contains(culprit)
+            && mode.is_none_or(|m| err.contains(m));
+        h.ensure(named, format!("stderr should name {culprit} and its mode {mode:?}"));
+        h.ensure(!fx.exists("ran"), "nothing should run");
     }
 }
 

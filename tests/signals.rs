@@ -201,6 +201,9 @@ fn hup_and_usr1_during_start_up_do_not_kill_heat() {
     for round in 0..3 {
         let fx = Fixture::new(&format!("sig-early-{round}"));
         let mut h = fx.heat(&["-i", "100ms", "true"]);
+        let caught = spin_until_caught(h.pid(), &[Signal::SIGHUP, Signal::SIGUSR1]);
+        h.ensure(caught, "heat never installed handlers for HUP and USR1");
+        h.ensure(!fx.exists(LOG) || h.entries().len() <= 1, "sent too late: heat had started");
         h.kill(Signal::SIGHUP);
         h.kill(Signal::SIGUSR1);
         h.wait_named("true", 2);

@@ -148,6 +148,29 @@ pub fn children_of(ppid: i32) -> Vec<(i32, char)> {
     out
 }
 
+/// Whether `pid` has a handler installed for every one of `sigs`
+/// (from the SigCgt mask in /proc/PID/status).
+pub fn catches(pid: i32, sigs: &[Signal]) -> bool {
+    let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
+    let Some(mask) = status.lines().find_map(|l| l.strip_prefix("SigCgt:")) else { return false };
+    let Ok(mask) = u64::from_str_radix(mask.trim(), 16) else { return false };
+    sigs.iter().all(|&s| mask & (1u64 << (s as i32 - 1)) != 0)
+}
+
+/// Spins (no sleep) until `pid` catches `sigs`: the earliest moment a signal
+/// can be survived at all, since no program handles one before its first
+/// instruction.
+pub fn spin_until_caught(pid: i32, sigs: &[Signal]) -> bool {
+    let end = Instant::now() + DEADLINE;
+    while Instant::now() < end {
+        if catches(pid, sigs) {
+            return true;
+        }
+        std::hint::spin_loop();
+    }
+    false
+}
+
 pub fn fd_count(pid: i32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
 }
