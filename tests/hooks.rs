@@ -239,3 +239,19 @@ fn hook_leftovers_are_not_killed() {
     h.ensure(alive(pid), "a process started by a hook must survive the hook");
     h.stop();
 }
+
+#[test]
+fn hook_at_its_timeout_is_terminated() {
+    let fx = Fixture::new("hooks-timeout");
+    fx.write_script("fail.sh", "echo $$ > hook.pid\nexec sleep 30");
+    let mut h = fx.heat(&["-i", "5", "--hook-timeout", "200ms", "--fail", "./fail.sh", "false"]);
+    let entries = h.wait_named("./fail.sh", 1);
+    h.ensure_running("a hook timeout is not fatal");
+    let hook = fx.read_pid("hook.pid").unwrap_or_else(|| h.fail("no hook.pid"));
+    h.ensure(wait_until(DEADLINE, || !alive(hook)), "the hook should be ended");
+    h.stop();
+    let e = named(&entries, "./fail.sh")[0];
+    h.ensure(e.kind == "FAIL", "a hook ended at its timeout is FAIL");
+    let marker = "[heat: timed out after 200ms, terminated]";
+    h.ensure(e.lines.last().map(String::as_str) == Some(marker), format!("expected {marker:?}"));
+}

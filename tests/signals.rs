@@ -211,3 +211,18 @@ fn hup_and_usr1_during_start_up_do_not_kill_heat() {
         h.stop();
     }
 }
+
+#[test]
+fn fault_signal_without_target_is_raised_on_heat() {
+    let fx = Fixture::new("sig-raise");
+    fx.write_script("rec.sh", "true");
+    let mut h =
+        fx.heat(&["-i", "200ms", "--fault-signal", "USR1", "--recovery", "./rec.sh", "false"]);
+    // USR1 on heat has its usual effect: a state entry, in recovery mode.
+    let entries = h.wait_event("state: mode recovery");
+    h.ensure_running("raising USR1 on itself must not end heat");
+    h.stop();
+    let events = heat_events(&entries);
+    let raised = "raised SIGUSR1 on heat (no target)".to_string();
+    h.ensure(events.contains(&raised), format!("expected {raised:?}"));
+}
