@@ -7,14 +7,42 @@
 //! leftovers of its group are killed, and only then is it reaped, so the group
 //! id cannot have been reused. Stops (SIGSTOP, SIGTSTP, …) are seen through
 //! SIGCHLD and `waitid(WSTOPPED)`: the group is killed and the stop reported.
+//!
+//! Children are spawned with `std::process::Command` and nothing that would
+//! push it off glibc's `posix_spawn` path (no `pre_exec`, uid or gid; the
+//! program comes as a path, so a `PATH` in the child's environment is harmless).
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
+use nix::sys::signal::{Signal as NixSignal, killpg};
+use nix::unistd::Pid;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::net::unix::pipe;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
 
 use crate::signal::Signal;
+
+/// Time between TERM and KILL when a child is ended gracefully.
+pub(crate) const GRACE: Duration = Duration::from_secs(5);
+
+/// How long output is still read after the child exited: whatever escaped its
+/// group (a `setsid` daemon) may hold the pipe open forever.
+pub(crate) const OUTPUT_TAIL: Duration = Duration::from_millis(100);
+
+/// Size of the stack buffer the pipe is read through.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Reads per wake-up, so that a flood of output cannot starve the exit watch.
+const READS_PER_WAKE: usize = 16;
 
 /// What is started: `program` with `args`; a script without `#!` (ENOEXEC)
 /// is retried as `/bin/sh program args`.
@@ -82,10 +110,977 @@ pub struct Report {
     pub ended: SystemTime,
 }
 
+impl Report {
+    fn without_child(outcome: Outcome) -> Report {
+        Report {
+            pid: None,
+            outcome,
+            output: Vec::new(),
+            dropped: 0,
+            ended: SystemTime::now(),
+        }
+    }
+
+    fn not_started(code: i32, error: String) -> Report {
+        Report::without_child(Outcome::NotStarted { code, error })
+    }
+}
+
 /// Runs `spec` to its end. `stop` asks for an early end; the run still
 /// returns a full report (with `Outcome::Ended` if it was ended by the request).
 /// `on_start` receives the pid as soon as the child exists.
+///
+/// A closed `stop` channel means no more requests. Dropping the returned
+/// future before it completes kills the child's group and reaps it on a
+/// short-lived thread, so even an abandoned run leaves no zombie.
 pub async fn run(spec: &Spec, stop: watch::Receiver<Stop>, on_start: impl FnOnce(u32)) -> Report {
-    let _ = (spec, stop, on_start);
-    todo!()
+    run_with_grace(spec, stop, on_start, GRACE).await
+}
+
+/// `run` with the TERM-to-KILL grace as a parameter, so tests need not wait 5 s.
+async fn run_with_grace(
+    spec: &Spec,
+    mut stop: watch::Receiver<Stop>,
+    on_start: impl FnOnce(u32),
+    grace: Duration,
+) -> Report {
+    if *stop.borrow_and_update() != Stop::No {
+        return Report::without_child(Outcome::Ended);
+    }
+    let mut child = match Child::start(spec) {
+        Ok(child) => child,
+        Err(report) => return report,
+    };
+    on_start(child.pid);
+    child.supervise(spec, stop, grace).await
+}
+
+/// A started child and everything needed to watch it.
+struct Child {
+    /// Also its process group id (`process_group(0)`).
+    pid: u32,
+    /// Readable once the child has exited.
+    pidfd: AsyncFd<OwnedFd>,
+    /// Wakes on stops, which do not make the pidfd readable.
+    sigchld: tokio::signal::unix::Signal,
+    output: pipe::Receiver,
+    /// When it was spawned: its timeout runs from there.
+    spawned: Instant,
+    reaped: bool,
+}
+
+/// Why heat ended the child, if it did; decides the outcome over the exit status.
+#[derive(Default)]
+struct Ending {
+    requested: bool,
+    timed_out: bool,
+    stopped: Option<i32>,
+    /// When the KILL that follows a TERM is due.
+    kill_at: Option<Instant>,
+}
+
+impl Child {
+    fn start(spec: &Spec) -> Result<Child, Report> {
+        // Before the spawn, so that a stop right after exec is not missed.
+        let sigchld = signal(SignalKind::child())
+            .map_err(|e| Report::not_started(126, format!("cannot listen for SIGCHLD: {e}")))?;
+        let (read, write) = output_pipe()
+            .map_err(|e| Report::not_started(126, format!("cannot create the output pipe: {e}")))?;
+        let child = spawn(spec, write)
+            .map_err(|e| Report::not_started(exec_failure_code(&e), e.to_string()))?;
+        let spawned = Instant::now();
+        let pid = child.id();
+        // Dropping a std Child neither waits nor kills: the pidfd does the rest.
+        drop(child);
+        let pidfd = match open_pidfd(pid) {
+            Ok(fd) => fd,
+            Err(e) => {
+                abandon(pid);
+                let mut report = Report::not_started(126, format!("cannot watch child {pid}: {e}"));
+                report.pid = Some(pid);
+                return Err(report);
+            }
+        };
+        Ok(Child {
+            pid,
+            pidfd,
+            sigchld,
+            output: read,
+            spawned,
+            reaped: false,
+        })
+    }
+
+    async fn supervise(
+        &mut self,
+        spec: &Spec,
+        mut stop: watch::Receiver<Stop>,
+        grace: Duration,
+    ) -> Report {
+        let mut out = Output::new(spec.max_output);
+        let mut buf = [0u8; READ_CHUNK];
+        let mut ending = Ending::default();
+        let mut pipe_open = true;
+        let mut stop_open = true;
+        let deadline = self.spawned.checked_add(spec.timeout);
+        let timeout = sleep_until(deadline.unwrap_or(self.spawned));
+        tokio::pin!(timeout);
+        let mut timeout_armed = deadline.is_some();
+        let kill_timer = sleep_until(self.spawned);
+        tokio::pin!(kill_timer);
+
+        let status = loop {
+            let kill_was_due = ending.kill_at;
+            tokio::select! {
+                biased;
+                ready = self.pidfd.readable() => {
+                    match ready {
+                        Ok(mut guard) => match self.exit_status() {
+                            Some(status) => break status,
+                            None => guard.clear_ready(),
+                        },
+                        // Only when the runtime shuts down, which drops this
+                        // future: the drop guard then ends and reaps the child.
+                        Err(_) => std::future::pending::<()>().await,
+                    }
+                }
+                _ = self.sigchld.recv() => self.check_stopped(&mut ending),
+                changed = stop.changed(), if stop_open => match changed {
+                    Ok(()) => {
+                        let request = *stop.borrow_and_update();
+                        self.on_request(request, &mut ending, grace);
+                    }
+                    Err(_) => stop_open = false,
+                },
+                () = &mut timeout, if timeout_armed => {
+                    timeout_armed = false;
+                    self.on_timeout(spec.kind, &mut ending, grace);
+                }
+                () = &mut kill_timer, if ending.kill_at.is_some() => {
+                    ending.kill_at = None;
+                    signal_group(self.pid, NixSignal::SIGKILL);
+                }
+                ready = self.output.readable(), if pipe_open => {
+                    pipe_open = ready.is_ok() && !read_available(&self.output, &mut buf, &mut out);
+                }
+            }
+            if let Some(at) = ending.kill_at.filter(|_| ending.kill_at != kill_was_due) {
+                kill_timer.as_mut().reset(at);
+            }
+        };
+        let ended = SystemTime::now();
+        self.finish(spec.kind);
+        if pipe_open {
+            self.read_tail(&mut buf, &mut out).await;
+        }
+        Report {
+            pid: Some(self.pid),
+            outcome: ending.outcome(status),
+            output: out.kept,
+            dropped: out.dropped,
+            ended,
+        }
+    }
+
+    /// The exit status, read without reaping; `None` while the child lives.
+    fn exit_status(&self) -> Option<Change> {
+        match wait_pidfd(
+            self.pidfd.get_ref().as_fd(),
+            libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
+        ) {
+            Ok(Change::None) => None,
+            Ok(change) => Some(change),
+            Err(e) => {
+                // Only a bug elsewhere in heat (a wait on any child) gets here.
+                tracing::error!(pid = self.pid, error = %e, "child reaped behind heat's back");
+                Some(Change::Unknown)
+            }
+        }
+    }
+
+    fn check_stopped(&self, ending: &mut Ending) {
+        if let Ok(Change::Stopped(sig)) =
+            wait_pidfd(self.pidfd.get_ref().as_fd(), libc::WSTOPPED | libc::WNOHANG)
+        {
+            signal_group(self.pid, NixSignal::SIGKILL);
+            // KILL acts on a stopped process, CONT is for good measure.
+            signal_group(self.pid, NixSignal::SIGCONT);
+            ending.stopped.get_or_insert(sig);
+        }
+    }
+
+    fn on_request(&self, request: Stop, ending: &mut Ending, grace: Duration) {
+        match request {
+            Stop::No => {}
+            Stop::Graceful => {
+                ending.requested = true;
+                self.terminate(ending, grace);
+            }
+            Stop::Now => {
+                ending.requested = true;
+                signal_group(self.pid, NixSignal::SIGKILL);
+            }
+        }
+    }
+
+    fn on_timeout(&self, kind: Kind, ending: &mut Ending, grace: Duration) {
+        ending.timed_out = true;
+        match kind {
+            Kind::Check => signal_group(self.pid, NixSignal::SIGKILL),
+            Kind::Hook => self.terminate(ending, grace),
+        }
+    }
+
+    /// TERM then CONT on the group (a stopped process acts on TERM only once
+    /// continued), and KILL after the grace unless one is already due sooner.
+    fn terminate(&self, ending: &mut Ending, grace: Duration) {
+        signal_group(self.pid, NixSignal::SIGTERM);
+        signal_group(self.pid, NixSignal::SIGCONT);
+        let at = Instant::now() + grace;
+        ending.kill_at = Some(ending.kill_at.map_or(at, |due| due.min(at)));
+    }
+
+    /// Kills a check's leftovers while the leader is a zombie (its group id
+    /// cannot be reused yet), then reaps.
+    fn finish(&mut self, kind: Kind) {
+        if kind == Kind::Check {
+            signal_group(self.pid, NixSignal::SIGKILL);
+        }
+        if let Err(e) = wait_pidfd(self.pidfd.get_ref().as_fd(), libc::WEXITED | libc::WNOHANG) {
+            tracing::debug!(pid = self.pid, error = %e, "reaping the child failed");
+        }
+        self.reaped = true;
+    }
+
+    /// Reads until end of file, for at most `OUTPUT_TAIL`.
+    async fn read_tail(&self, buf: &mut [u8], out: &mut Output) {
+        let drain = async {
+            while self.output.readable().await.is_ok() {
+                if read_available(&self.output, buf, out) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(OUTPUT_TAIL, drain).await;
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if !self.reaped {
+            abandon(self.pid);
+        }
+    }
+}
+
+impl Ending {
+    fn outcome(&self, status: Change) -> Outcome {
+        if self.requested {
+            return Outcome::Ended;
+        }
+        if self.timed_out {
+            return Outcome::TimedOut;
+        }
+        if let Some(sig) = self.stopped {
+            return signal_outcome(sig, Outcome::Stopped);
+        }
+        match status {
+            Change::Exited(code) => Outcome::Exited(code),
+            Change::Killed(sig) => signal_outcome(sig, Outcome::Signaled),
+            // The status was lost (reaped elsewhere): -1 is no real exit code.
+            Change::None | Change::Stopped(_) | Change::Unknown => Outcome::Exited(-1),
+        }
+    }
+}
+
+/// A signal number as an outcome; one `Signal` cannot name is reported as
+/// the shell's 128 + N.
+fn signal_outcome(number: i32, outcome: fn(Signal) -> Outcome) -> Outcome {
+    Signal::from_number(number).map_or(Outcome::Exited(128 + number), outcome)
+}
+
+/// Output kept up to a cap, and the count of bytes beyond it.
+struct Output {
+    kept: Vec<u8>,
+    max: usize,
+    dropped: u64,
+}
+
+impl Output {
+    fn new(max: usize) -> Output {
+        Output {
+            kept: Vec::with_capacity(max.min(4096)),
+            max,
+            dropped: 0,
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8]) {
+        let take = chunk.len().min(self.max - self.kept.len());
+        self.kept.extend_from_slice(&chunk[..take]);
+        self.dropped += (chunk.len() - take) as u64;
+    }
+}
+
+/// Reads what the pipe holds now; true at end of file (or on a read error,
+/// after which the pipe is still kept open until the run ends).
+fn read_available(pipe: &pipe::Receiver, buf: &mut [u8], out: &mut Output) -> bool {
+    for _ in 0..READS_PER_WAKE {
+        match pipe.try_read(buf) {
+            Ok(0) => return true,
+            Ok(n) => out.push(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "reading a child's output failed");
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// A pipe whose read end is heat's (non-blocking) and write end the child's
+/// (blocking, as programs expect). Both are close-on-exec: the spawn dup2s the
+/// write end onto 1 and 2, which clears the flag there only.
+fn output_pipe() -> io::Result<(pipe::Receiver, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: read is a valid open fd; F_SETFL only changes its status flags.
+    if unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // The read end of a fresh pipe, non-blocking: what the unchecked form needs.
+    Ok((pipe::Receiver::from_owned_fd_unchecked(read)?, write))
+}
+
+/// Spawns `spec`, retrying a script without `#!` (ENOEXEC) with /bin/sh as a
+/// shell would. The parent's copies of the write end are closed on return.
+fn spawn(spec: &Spec, write: OwnedFd) -> io::Result<std::process::Child> {
+    let first = command(spec, &spec.program, None, write.try_clone()?)?.spawn();
+    match first {
+        Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => {
+            command(spec, Path::new("/bin/sh"), Some(&spec.program), write)?.spawn()
+        }
+        other => other,
+    }
+}
+
+/// The command for one spawn attempt; it owns the write ends it was given, so
+/// dropping it closes them in the parent.
+fn command(
+    spec: &Spec,
+    program: &Path,
+    script: Option<&Path>,
+    stdout: OwnedFd,
+) -> io::Result<Command> {
+    let stderr = stdout.try_clone()?;
+    let mut cmd = Command::new(program);
+    cmd.args(script)
+        .args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .process_group(0);
+    if let Some(cwd) = &spec.cwd {
+        // glibc ≥ 2.29 has posix_spawn_file_actions_addchdir_np: std stays on posix_spawn.
+        cmd.current_dir(cwd);
+    }
+    Ok(cmd)
+}
+
+/// 127 for a program that does not exist, 126 for any other failure, as a shell reports.
+fn exec_failure_code(e: &io::Error) -> i32 {
+    if e.raw_os_error() == Some(libc::ENOENT) {
+        127
+    } else {
+        126
+    }
+}
+
+fn open_pidfd(pid: u32) -> io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the syscall returned a new fd (close-on-exec) that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+    // SAFETY: an OwnedFd's raw fd stays open and the same until it is dropped with the AsyncFd.
+    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(io::Error::from)
+}
+
+/// Kills the group of a child that can no longer be watched and reaps it off
+/// the runtime: after KILL the wait is short, but never block the runtime on it.
+fn abandon(pid: u32) {
+    signal_group(pid, NixSignal::SIGKILL);
+    signal_group(pid, NixSignal::SIGCONT);
+    let reap = move || {
+        let mut status = 0;
+        // SAFETY: status is a valid out pointer; pid is our unreaped child.
+        unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("heat-reap".into())
+        .spawn(reap)
+    {
+        tracing::error!(pid, error = %e, "cannot start a thread to reap an abandoned child");
+    }
+}
+
+/// Signals the group led by `pid`. ESRCH (the group is already gone) is the
+/// normal end of a race with the exit.
+fn signal_group(pid: u32, sig: NixSignal) {
+    match killpg(Pid::from_raw(pid as libc::pid_t), sig) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(e) => {
+            tracing::debug!(pid, signal = %sig, error = %e, "signalling a child's group failed")
+        }
+    }
+}
+
+/// A state change reported by `waitid`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change {
+    None,
+    Exited(i32),
+    Killed(i32),
+    Stopped(i32),
+    /// Reaped elsewhere: the status is lost.
+    Unknown,
+}
+
+/// `waitid(P_PIDFD, …)`. libc rather than nix: nix cannot represent a
+/// real-time signal (a check killed by RTMIN+3) and would fail with EINVAL.
+fn wait_pidfd(pidfd: BorrowedFd<'_>, flags: libc::c_int) -> io::Result<Change> {
+    loop {
+        // SAFETY: siginfo_t is plain data; zeroed, si_pid reads 0 when WNOHANG finds nothing.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: pidfd is open for the call; info is a valid out pointer.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                flags,
+            )
+        };
+        if r == -1 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        // SAFETY: waitid filled info as a SIGCHLD siginfo, or left it zeroed.
+        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+        if pid == 0 {
+            return Ok(Change::None);
+        }
+        return Ok(match info.si_code {
+            libc::CLD_EXITED => Change::Exited(status),
+            libc::CLD_KILLED | libc::CLD_DUMPED => Change::Killed(status),
+            libc::CLD_STOPPED => Change::Stopped(status),
+            _ => Change::None,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::sync::RwLock;
+
+    /// Spawning tests share it; the fd-leak test takes it alone, so that no
+    /// other test's pipes or pidfds are open while it counts.
+    static FDS: RwLock<()> = RwLock::const_new(());
+
+    const PATH: &str = "/usr/bin:/bin";
+
+    fn sh(kind: Kind, script: &str) -> Spec {
+        Spec {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: vec![("PATH".into(), PATH.into())],
+            cwd: None,
+            kind,
+            timeout: Duration::from_secs(10),
+            max_output: 65536,
+        }
+    }
+
+    /// A run whose stop sender is already dropped: a closed channel is no request.
+    async fn go(spec: &Spec) -> Report {
+        run(spec, watch::channel(Stop::No).1, |_| {}).await
+    }
+
+    fn text(report: &Report) -> String {
+        String::from_utf8_lossy(&report.output).into_owned()
+    }
+
+    fn printed_pid(report: &Report) -> i32 {
+        let out = text(report);
+        out.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("no pid in output {out:?} of {report:?}"))
+    }
+
+    /// Gone: no /proc entry, or a zombie left for init to reap.
+    fn gone(pid: i32) -> bool {
+        match fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(stat) => stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        }
+    }
+
+    async fn poll_until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + within;
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn kill(pid: i32) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), NixSignal::SIGKILL);
+    }
+
+    /// Whether `pid` ignores TERM (bit 15 of SigIgn in /proc/PID/status).
+    fn ignores_term(pid: u32) -> bool {
+        let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+            return false;
+        };
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigIgn:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .is_some_and(|mask| mask & (1 << (libc::SIGTERM - 1)) != 0)
+    }
+
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new() -> TempDir {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("heat-exec-{}-{n}", std::process::id()));
+            fs::create_dir_all(&dir).unwrap();
+            TempDir(dir.canonicalize().unwrap())
+        }
+
+        fn file(&self, name: &str, body: &str, mode: u32) -> PathBuf {
+            let path = self.0.join(name);
+            fs::write(&path, body).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            path
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// The pipes and pidfds this process holds.
+    fn pipes_and_pidfds() -> Vec<String> {
+        fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+            .map(|target| target.to_string_lossy().into_owned())
+            .filter(|t| t.starts_with("pipe:") || t.contains("pidfd"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn exit_codes_are_reported() {
+        let _fds = FDS.read().await;
+        for code in [0, 3, 255] {
+            let report = go(&sh(Kind::Check, &format!("exit {code}"))).await;
+            assert_eq!(report.outcome, Outcome::Exited(code), "{report:?}");
+            assert!(report.pid.is_some());
+        }
+    }
+
+    #[tokio::test]
+    async fn stdout_and_stderr_are_merged_in_order() {
+        let _fds = FDS.read().await;
+        let report = go(&sh(Kind::Check, "echo a; echo b >&2; echo c; echo d >&2")).await;
+        assert_eq!(report.outcome, Outcome::Exited(0));
+        assert_eq!(text(&report), "a\nb\nc\nd\n");
+        assert_eq!(report.dropped, 0);
+    }
+
+    #[tokio::test]
+    async fn output_beyond_the_cap_is_counted_and_dropped() {
+        let _fds = FDS.read().await;
+        let mut spec = sh(Kind::Check, "printf 0123456789abcdef");
+        spec.max_output = 10;
+        let report = go(&spec).await;
+        assert_eq!(text(&report), "0123456789");
+        assert_eq!(report.dropped, 6);
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_output_is_read_to_the_end_without_sigpipe() {
+        let _fds = FDS.read().await;
+        let mut spec = sh(Kind::Check, "head -c 1048576 /dev/zero");
+        spec.max_output = 1000;
+        let report = go(&spec).await;
+        assert_eq!(report.outcome, Outcome::Exited(0), "{report:?}");
+        assert_eq!(report.output.len(), 1000);
+        assert_eq!(report.dropped, 1_048_576 - 1000);
+    }
+
+    #[tokio::test]
+    async fn a_check_at_its_timeout_is_killed_with_its_group() {
+        let _fds = FDS.read().await;
+        let mut spec = sh(Kind::Check, "sleep 30 & echo $!; sleep 30");
+        spec.timeout = Duration::from_millis(200);
+        let t0 = Instant::now();
+        let report = go(&spec).await;
+        assert_eq!(report.outcome, Outcome::TimedOut);
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            t0.elapsed()
+        );
+        let grandchild = printed_pid(&report);
+        poll_until("the grandchild is gone", Duration::from_secs(2), || {
+            gone(grandchild)
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_checks_leftovers_are_killed_and_a_hooks_kept() {
+        let _fds = FDS.read().await;
+        let report = go(&sh(Kind::Check, "sleep 30 & echo $!")).await;
+        assert_eq!(report.outcome, Outcome::Exited(0));
+        let leftover = printed_pid(&report);
+        poll_until(
+            "the check's leftover is gone",
+            Duration::from_secs(2),
+            || gone(leftover),
+        )
+        .await;
+
+        let report = go(&sh(Kind::Hook, "sleep 30 & echo $!")).await;
+        assert_eq!(report.outcome, Outcome::Exited(0));
+        let leftover = printed_pid(&report);
+        let alive = !gone(leftover);
+        kill(leftover);
+        assert!(alive, "the hook's leftover {leftover} was killed");
+        poll_until(
+            "the hook's leftover is gone",
+            Duration::from_secs(2),
+            || gone(leftover),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn an_escapee_holding_the_pipe_does_not_hold_the_run() {
+        let _fds = FDS.read().await;
+        // Print the escapee's pid once it has its own session.
+        let script = r#"setsid sleep 30 & p=$!
+            until [ "$(cut -d' ' -f6 /proc/$p/stat)" = "$p" ]; do :; done; echo $p"#;
+        for kind in [Kind::Check, Kind::Hook] {
+            let t0 = Instant::now();
+            let report = go(&sh(kind, script)).await;
+            let elapsed = t0.elapsed();
+            let escapee = printed_pid(&report);
+            let alive = !gone(escapee);
+            kill(escapee);
+            assert_eq!(report.outcome, Outcome::Exited(0), "{kind:?}");
+            assert!(
+                alive,
+                "{kind:?}: the escapee {escapee} did not escape, the test proves nothing"
+            );
+            assert!(
+                elapsed < Duration::from_millis(1500),
+                "{kind:?}: took {elapsed:?}"
+            );
+            assert!(
+                elapsed >= OUTPUT_TAIL,
+                "{kind:?}: the tail was not waited for: {elapsed:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_child_killed_by_a_signal_is_signaled() {
+        let _fds = FDS.read().await;
+        let report = go(&sh(Kind::Check, "kill -KILL $$")).await;
+        assert_eq!(report.outcome, Outcome::Signaled(Signal::KILL));
+        // A real-time signal, which nix's wait status cannot represent.
+        let rt = libc::SIGRTMIN() + 3;
+        let report = go(&sh(Kind::Check, &format!("kill -{rt} $$"))).await;
+        assert_eq!(
+            report.outcome,
+            Outcome::Signaled(Signal::from_number(rt).unwrap())
+        );
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_run_kills_and_reaps_its_child() {
+        let _fds = FDS.read().await;
+        let pid = Cell::new(0);
+        let spec = sh(Kind::Hook, "exec sleep 30");
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(100),
+            run(&spec, watch::channel(Stop::No).1, |p| pid.set(p)),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the run ended by itself: {abandoned:?}");
+        let proc_entry = format!("/proc/{}", pid.get());
+        poll_until(
+            "the abandoned child is reaped",
+            Duration::from_secs(2),
+            || !Path::new(&proc_entry).exists(),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_stopped_child_is_killed_with_its_group() {
+        let _fds = FDS.read().await;
+        for kind in [Kind::Check, Kind::Hook] {
+            let report = go(&sh(kind, "sleep 30 & echo $!; kill -STOP $$")).await;
+            assert_eq!(report.outcome, Outcome::Stopped(Signal::STOP), "{kind:?}");
+            let grandchild = printed_pid(&report);
+            poll_until(
+                "the stopped child's group is gone",
+                Duration::from_secs(2),
+                || gone(grandchild),
+            )
+            .await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_program_that_cannot_start_is_127_or_126() {
+        let _fds = FDS.read().await;
+        let dir = TempDir::new();
+        let mut spec = sh(Kind::Check, "");
+        spec.program = dir.0.join("missing");
+        let report = go(&spec).await;
+        assert!(
+            matches!(&report.outcome, Outcome::NotStarted { code: 127, error } if error.contains("No such file")),
+            "{report:?}"
+        );
+        assert_eq!(report.pid, None);
+
+        spec.program = dir.file("plain", "exit 0\n", 0o644);
+        let report = go(&spec).await;
+        assert!(
+            matches!(&report.outcome, Outcome::NotStarted { code: 126, error } if error.contains("Permission denied")),
+            "{report:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_script_without_shebang_runs_with_sh() {
+        let _fds = FDS.read().await;
+        let dir = TempDir::new();
+        let mut spec = sh(Kind::Check, "");
+        spec.program = dir.file("noshebang", "echo \"no shebang $1\"; exit 4\n", 0o755);
+        spec.args = vec!["x".into()];
+        let report = go(&spec).await;
+        assert_eq!(report.outcome, Outcome::Exited(4), "{report:?}");
+        assert_eq!(text(&report), "no shebang x\n");
+    }
+
+    #[tokio::test]
+    async fn a_graceful_stop_ends_the_child() {
+        let _fds = FDS.read().await;
+        let (tx, rx) = watch::channel(Stop::No);
+        let t0 = Instant::now();
+        let report = run(&sh(Kind::Check, "exec sleep 30"), rx, |_| {
+            tx.send(Stop::Graceful).unwrap();
+        })
+        .await;
+        assert_eq!(report.outcome, Outcome::Ended);
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            t0.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_child_ignoring_term_is_killed_after_the_grace() {
+        let _fds = FDS.read().await;
+        let grace = Duration::from_millis(300);
+        let (tx, rx) = watch::channel(Stop::No);
+        let pid = Cell::new(0);
+        let sent = Cell::new(None);
+        let spec = sh(Kind::Hook, "trap '' TERM; exec sleep 30");
+        let stopper = async {
+            poll_until("the child ignores TERM", Duration::from_secs(2), || {
+                pid.get() != 0 && ignores_term(pid.get())
+            })
+            .await;
+            sent.set(Some(Instant::now()));
+            tx.send(Stop::Graceful).unwrap();
+        };
+        let (report, ()) = tokio::join!(run_with_grace(&spec, rx, |p| pid.set(p), grace), stopper);
+        let waited = sent.get().unwrap().elapsed();
+        assert_eq!(report.outcome, Outcome::Ended);
+        assert!(waited >= grace, "killed before the grace: {waited:?}");
+        assert!(waited < Duration::from_secs(2), "took {waited:?}");
+    }
+
+    #[tokio::test]
+    async fn stop_now_cuts_the_grace_short() {
+        let _fds = FDS.read().await;
+        let (tx, rx) = watch::channel(Stop::No);
+        let pid = Cell::new(0);
+        let spec = sh(Kind::Check, "trap '' TERM; exec sleep 30");
+        let stopper = async {
+            poll_until("the child ignores TERM", Duration::from_secs(2), || {
+                pid.get() != 0 && ignores_term(pid.get())
+            })
+            .await;
+            tx.send(Stop::Graceful).unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            tx.send(Stop::Now).unwrap();
+        };
+        let t0 = Instant::now();
+        let (report, ()) = tokio::join!(
+            run_with_grace(&spec, rx, |p| pid.set(p), Duration::from_secs(30)),
+            stopper
+        );
+        assert_eq!(report.outcome, Outcome::Ended);
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "took {:?}",
+            t0.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn stop_now_kills_at_once() {
+        let _fds = FDS.read().await;
+        let (tx, rx) = watch::channel(Stop::No);
+        let t0 = Instant::now();
+        let spec = sh(Kind::Hook, "trap '' TERM; exec sleep 30");
+        let report = run(&spec, rx, |_| {
+            tx.send(Stop::Now).unwrap();
+        })
+        .await;
+        assert_eq!(report.outcome, Outcome::Ended);
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            t0.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stop_requested_before_the_run_spawns_nothing() {
+        let _fds = FDS.read().await;
+        let started = Cell::new(false);
+        for request in [Stop::Graceful, Stop::Now] {
+            let (_tx, rx) = watch::channel(request);
+            let report = run(&sh(Kind::Check, "exit 0"), rx, |_| started.set(true)).await;
+            assert_eq!(report.outcome, Outcome::Ended);
+            assert_eq!(report.pid, None);
+        }
+        assert!(!started.get(), "a child was started");
+    }
+
+    #[tokio::test]
+    async fn a_hook_at_its_timeout_gets_term_then_kill() {
+        let _fds = FDS.read().await;
+        let mut spec = sh(Kind::Hook, "exec sleep 30");
+        spec.timeout = Duration::from_millis(100);
+        let t0 = Instant::now();
+        let report = go(&spec).await;
+        assert_eq!(report.outcome, Outcome::TimedOut);
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "TERM did not end it: {:?}",
+            t0.elapsed()
+        );
+
+        let grace = Duration::from_millis(300);
+        spec.args[1] = "trap '' TERM; exec sleep 30".into();
+        let t0 = Instant::now();
+        let report = run_with_grace(&spec, watch::channel(Stop::No).1, |_| {}, grace).await;
+        assert_eq!(report.outcome, Outcome::TimedOut);
+        let took = t0.elapsed();
+        assert!(
+            took >= spec.timeout + grace,
+            "killed before the grace: {took:?}"
+        );
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+    }
+
+    #[tokio::test]
+    async fn the_environment_is_exactly_the_specs() {
+        let _fds = FDS.read().await;
+        let mut spec = sh(Kind::Check, "");
+        spec.program = "/usr/bin/env".into();
+        spec.args.clear();
+        spec.env = vec![("A".into(), "1".into()), ("B".into(), "two words".into())];
+        let report = go(&spec).await;
+        assert_eq!(text(&report), "A=1\nB=two words\n");
+    }
+
+    #[tokio::test]
+    async fn the_working_directory_is_honoured() {
+        let _fds = FDS.read().await;
+        let dir = TempDir::new();
+        let mut spec = sh(Kind::Check, "pwd -P");
+        spec.cwd = Some(dir.0.clone());
+        let report = go(&spec).await;
+        assert_eq!(text(&report), format!("{}\n", dir.0.display()));
+    }
+
+    #[tokio::test]
+    async fn no_fd_is_left_open_and_no_zombie_is_left() {
+        let _fds = FDS.write().await;
+        let mut spec = sh(Kind::Check, "");
+        spec.program = "/usr/bin/true".into();
+        spec.args.clear();
+        go(&spec).await;
+        let before = pipes_and_pidfds();
+        for _ in 0..50 {
+            let report = go(&spec).await;
+            assert_eq!(report.outcome, Outcome::Exited(0));
+            let pid = report.pid.unwrap();
+            assert!(
+                !Path::new(&format!("/proc/{pid}")).exists(),
+                "child {pid} was not reaped"
+            );
+        }
+        let dir = TempDir::new();
+        spec.program = dir.file("noshebang", "exit 0\n", 0o755);
+        for _ in 0..5 {
+            assert_eq!(go(&spec).await.outcome, Outcome::Exited(0));
+        }
+        spec.program = dir.0.join("missing");
+        for _ in 0..5 {
+            assert!(matches!(
+                go(&spec).await.outcome,
+                Outcome::NotStarted { code: 127, .. }
+            ));
+        }
+        assert_eq!(pipes_and_pidfds(), before);
+    }
 }
