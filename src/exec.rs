@@ -112,13 +112,7 @@ pub struct Report {
 
 impl Report {
     fn without_child(outcome: Outcome) -> Report {
-        Report {
-            pid: None,
-            outcome,
-            output: Vec::new(),
-            dropped: 0,
-            ended: SystemTime::now(),
-        }
+        Report { pid: None, outcome, output: Vec::new(), dropped: 0, ended: SystemTime::now() }
     }
 
     fn not_started(code: i32, error: String) -> Report {
@@ -201,14 +195,7 @@ impl Child {
                 return Err(report);
             }
         };
-        Ok(Child {
-            pid,
-            pidfd,
-            sigchld,
-            output: read,
-            spawned,
-            reaped: false,
-        })
+        Ok(Child { pid, pidfd, sigchld, output: read, spawned, reaped: false })
     }
 
     async fn supervise(
@@ -408,11 +395,7 @@ struct Output {
 
 impl Output {
     fn new(max: usize) -> Output {
-        Output {
-            kept: Vec::with_capacity(max.min(4096)),
-            max,
-            dropped: 0,
-        }
+        Output { kept: Vec::with_capacity(max.min(4096)), max, dropped: 0 }
     }
 
     fn push(&mut self, chunk: &[u8]) {
@@ -498,11 +481,7 @@ fn command(
 
 /// 127 for a program that does not exist, 126 for any other failure, as a shell reports.
 fn exec_failure_code(e: &io::Error) -> i32 {
-    if e.raw_os_error() == Some(libc::ENOENT) {
-        127
-    } else {
-        126
-    }
+    if e.raw_os_error() == Some(libc::ENOENT) { 127 } else { 126 }
 }
 
 fn open_pidfd(pid: u32) -> io::Result<AsyncFd<OwnedFd>> {
@@ -527,10 +506,7 @@ fn abandon(pid: u32) {
         // SAFETY: status is a valid out pointer; pid is our unreaped child.
         unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
     };
-    if let Err(e) = std::thread::Builder::new()
-        .name("heat-reap".into())
-        .spawn(reap)
-    {
+    if let Err(e) = std::thread::Builder::new().name("heat-reap".into()).spawn(reap) {
         tracing::error!(pid, error = %e, "cannot start a thread to reap an abandoned child");
     }
 }
@@ -565,12 +541,7 @@ fn wait_pidfd(pidfd: BorrowedFd<'_>, flags: libc::c_int) -> io::Result<Change> {
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: pidfd is open for the call; info is a valid out pointer.
         let r = unsafe {
-            libc::waitid(
-                libc::P_PIDFD,
-                pidfd.as_raw_fd() as libc::id_t,
-                &mut info,
-                flags,
-            )
+            libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, flags)
         };
         if r == -1 {
             let e = io::Error::last_os_error();
@@ -631,19 +602,16 @@ mod tests {
 
     fn printed_pid(report: &Report) -> i32 {
         let out = text(report);
-        out.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("no pid in output {out:?} of {report:?}"))
+        out.trim().parse().unwrap_or_else(|_| panic!("no pid in output {out:?} of {report:?}"))
     }
 
     /// Gone: no /proc entry, or a zombie left for init to reap.
     fn gone(pid: i32) -> bool {
         match fs::read_to_string(format!("/proc/{pid}/stat")) {
             Err(_) => true,
-            Ok(stat) => stat
-                .rsplit(')')
-                .next()
-                .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+            Ok(stat) => {
+                stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'))
+            }
         }
     }
 
@@ -754,16 +722,9 @@ mod tests {
         let t0 = Instant::now();
         let report = go(&spec).await;
         assert_eq!(report.outcome, Outcome::TimedOut);
-        assert!(
-            t0.elapsed() < Duration::from_secs(2),
-            "took {:?}",
-            t0.elapsed()
-        );
+        assert!(t0.elapsed() < Duration::from_secs(2), "took {:?}", t0.elapsed());
         let grandchild = printed_pid(&report);
-        poll_until("the grandchild is gone", Duration::from_secs(2), || {
-            gone(grandchild)
-        })
-        .await;
+        poll_until("the grandchild is gone", Duration::from_secs(2), || gone(grandchild)).await;
     }
 
     #[tokio::test]
@@ -772,12 +733,7 @@ mod tests {
         let report = go(&sh(Kind::Check, "sleep 30 & echo $!")).await;
         assert_eq!(report.outcome, Outcome::Exited(0));
         let leftover = printed_pid(&report);
-        poll_until(
-            "the check's leftover is gone",
-            Duration::from_secs(2),
-            || gone(leftover),
-        )
-        .await;
+        poll_until("the check's leftover is gone", Duration::from_secs(2), || gone(leftover)).await;
 
         let report = go(&sh(Kind::Hook, "sleep 30 & echo $!")).await;
         assert_eq!(report.outcome, Outcome::Exited(0));
@@ -785,12 +741,7 @@ mod tests {
         let alive = !gone(leftover);
         kill(leftover);
         assert!(alive, "the hook's leftover {leftover} was killed");
-        poll_until(
-            "the hook's leftover is gone",
-            Duration::from_secs(2),
-            || gone(leftover),
-        )
-        .await;
+        poll_until("the hook's leftover is gone", Duration::from_secs(2), || gone(leftover)).await;
     }
 
     #[tokio::test]
@@ -811,14 +762,8 @@ mod tests {
                 alive,
                 "{kind:?}: the escapee {escapee} did not escape, the test proves nothing"
             );
-            assert!(
-                elapsed < Duration::from_millis(1500),
-                "{kind:?}: took {elapsed:?}"
-            );
-            assert!(
-                elapsed >= OUTPUT_TAIL,
-                "{kind:?}: the tail was not waited for: {elapsed:?}"
-            );
+            assert!(elapsed < Duration::from_millis(1500), "{kind:?}: took {elapsed:?}");
+            assert!(elapsed >= OUTPUT_TAIL, "{kind:?}: the tail was not waited for: {elapsed:?}");
         }
     }
 
@@ -830,10 +775,7 @@ mod tests {
         // A real-time signal, which nix's wait status cannot represent.
         let rt = libc::SIGRTMIN() + 3;
         let report = go(&sh(Kind::Check, &format!("kill -{rt} $$"))).await;
-        assert_eq!(
-            report.outcome,
-            Outcome::Signaled(Signal::from_number(rt).unwrap())
-        );
+        assert_eq!(report.outcome, Outcome::Signaled(Signal::from_number(rt).unwrap()));
     }
 
     #[tokio::test]
@@ -848,11 +790,9 @@ mod tests {
         .await;
         assert!(abandoned.is_err(), "the run ended by itself: {abandoned:?}");
         let proc_entry = format!("/proc/{}", pid.get());
-        poll_until(
-            "the abandoned child is reaped",
-            Duration::from_secs(2),
-            || !Path::new(&proc_entry).exists(),
-        )
+        poll_until("the abandoned child is reaped", Duration::from_secs(2), || {
+            !Path::new(&proc_entry).exists()
+        })
         .await;
     }
 
@@ -863,11 +803,9 @@ mod tests {
             let report = go(&sh(kind, "sleep 30 & echo $!; kill -STOP $$")).await;
             assert_eq!(report.outcome, Outcome::Stopped(Signal::STOP), "{kind:?}");
             let grandchild = printed_pid(&report);
-            poll_until(
-                "the stopped child's group is gone",
-                Duration::from_secs(2),
-                || gone(grandchild),
-            )
+            poll_until("the stopped child's group is gone", Duration::from_secs(2), || {
+                gone(grandchild)
+            })
             .await;
         }
     }
@@ -915,11 +853,7 @@ mod tests {
         })
         .await;
         assert_eq!(report.outcome, Outcome::Ended);
-        assert!(
-            t0.elapsed() < Duration::from_secs(2),
-            "took {:?}",
-            t0.elapsed()
-        );
+        assert!(t0.elapsed() < Duration::from_secs(2), "took {:?}", t0.elapsed());
     }
 
     #[tokio::test]
@@ -966,11 +900,7 @@ mod tests {
             stopper
         );
         assert_eq!(report.outcome, Outcome::Ended);
-        assert!(
-            t0.elapsed() < Duration::from_secs(3),
-            "took {:?}",
-            t0.elapsed()
-        );
+        assert!(t0.elapsed() < Duration::from_secs(3), "took {:?}", t0.elapsed());
     }
 
     #[tokio::test]
@@ -984,11 +914,7 @@ mod tests {
         })
         .await;
         assert_eq!(report.outcome, Outcome::Ended);
-        assert!(
-            t0.elapsed() < Duration::from_secs(2),
-            "took {:?}",
-            t0.elapsed()
-        );
+        assert!(t0.elapsed() < Duration::from_secs(2), "took {:?}", t0.elapsed());
     }
 
     #[tokio::test]
@@ -1012,11 +938,7 @@ mod tests {
         let t0 = Instant::now();
         let report = go(&spec).await;
         assert_eq!(report.outcome, Outcome::TimedOut);
-        assert!(
-            t0.elapsed() < Duration::from_secs(2),
-            "TERM did not end it: {:?}",
-            t0.elapsed()
-        );
+        assert!(t0.elapsed() < Duration::from_secs(2), "TERM did not end it: {:?}", t0.elapsed());
 
         let grace = Duration::from_millis(300);
         spec.args[1] = "trap '' TERM; exec sleep 30".into();
@@ -1024,10 +946,7 @@ mod tests {
         let report = run_with_grace(&spec, watch::channel(Stop::No).1, |_| {}, grace).await;
         assert_eq!(report.outcome, Outcome::TimedOut);
         let took = t0.elapsed();
-        assert!(
-            took >= spec.timeout + grace,
-            "killed before the grace: {took:?}"
-        );
+        assert!(took >= spec.timeout + grace, "killed before the grace: {took:?}");
         assert!(took < Duration::from_secs(3), "took {took:?}");
     }
 
@@ -1064,10 +983,7 @@ mod tests {
             let report = go(&spec).await;
             assert_eq!(report.outcome, Outcome::Exited(0));
             let pid = report.pid.unwrap();
-            assert!(
-                !Path::new(&format!("/proc/{pid}")).exists(),
-                "child {pid} was not reaped"
-            );
+            assert!(!Path::new(&format!("/proc/{pid}")).exists(), "child {pid} was not reaped");
         }
         let dir = TempDir::new();
         spec.program = dir.file("noshebang", "exit 0\n", 0o755);
@@ -1076,10 +992,7 @@ mod tests {
         }
         spec.program = dir.0.join("missing");
         for _ in 0..5 {
-            assert!(matches!(
-                go(&spec).await.outcome,
-                Outcome::NotStarted { code: 127, .. }
-            ));
+            assert!(matches!(go(&spec).await.outcome, Outcome::NotStarted { code: 127, .. }));
         }
         assert_eq!(pipes_and_pidfds(), before);
     }
