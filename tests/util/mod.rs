@@ -332,12 +332,22 @@ impl Fixture {
 
     /// SIGKILLs every process carrying this test's tag (not the test itself).
     pub fn sweep(&self) {
+        self.sweep_but(&[]);
+    }
+
+    /// Like `sweep`, sparing the helpers (targets outlive one heat run).
+    fn sweep_but_helpers(&self) {
+        let helpers: Vec<i32> = self.helpers.borrow().iter().map(|c| c.id() as i32).collect();
+        self.sweep_but(&helpers);
+    }
+
+    fn sweep_but(&self, spare: &[i32]) {
         let needle = format!("{TAG_VAR}={}\0", self.tag).into_bytes();
         let me = std::process::id() as i32;
         for _ in 0..50 {
             let tagged: Vec<i32> = all_pids()
                 .into_iter()
-                .filter(|&p| p != me)
+                .filter(|&p| p != me && !spare.contains(&p))
                 .filter(|p| {
                     fs::read(format!("/proc/{p}/environ"))
                         .is_ok_and(|env| env.windows(needle.len()).any(|w| w == needle.as_slice()))
@@ -562,7 +572,7 @@ impl Drop for Heat<'_> {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        self.fx.sweep();
+        self.fx.sweep_but_helpers();
     }
 }
 
