@@ -26,6 +26,10 @@ use nix::unistd::{AccessFlags, Pid};
 use crate::cli::Cli;
 use crate::signal::Signal;
 
+mod file;
+
+pub use file::CLI_PROBE;
+
 /// How a check is started.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Check {
@@ -80,22 +84,6 @@ pub struct ProbeConfig {
     pub workdir: Option<PathBuf>,
 }
 
-impl ProbeConfig {
-    /// The signal sent to the target on each failure in normal mode (SPEC §3,
-    /// step 2): `signal` if given, else HUP unless `fault_signal` or
-    /// `success_signal` is given; never without a target.
-    pub fn failure_signal(&self) -> Option<Signal> {
-        self.target.as_ref()?;
-        match self.signal {
-            Some(sig) => Some(sig),
-            None if self.fault_signal.is_none() && self.success_signal.is_none() => {
-                Some(Signal::HUP)
-            }
-            None => None,
-        }
-    }
-}
-
 /// Everything a run needs.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -107,6 +95,8 @@ pub struct Settings {
     pub probes: Vec<ProbeConfig>,
     /// Valid but useless combinations, printed on stderr at start and by `-t`.
     pub warnings: Vec<String>,
+    /// Service mode: the heat.toml the probes came from.
+    pub config: Option<PathBuf>,
 }
 
 /// A bad argument: one line naming the culprit and, where it helps, the fix.
@@ -185,16 +175,6 @@ pub fn shell_quote(arg: &str) -> String {
         return arg.to_string();
     }
     format!("'{}'", arg.replace('\'', r"'\''"))
-}
-
-/// The stable start offset of a probe among many (SPEC §3): FNV-1a 64 of its
-/// name, modulo min(interval, 10 s), in whole milliseconds.
-pub fn start_phase(name: &str, interval: Duration) -> Duration {
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    let modulus = interval.min(Duration::from_secs(10)).as_millis() as u64;
-    Duration::from_millis(hash.checked_rem(modulus).unwrap_or(0))
 }
 
 // ---------------------------------------------------------------------------
@@ -384,6 +364,9 @@ pub struct Env {
     /// Relative paths are relative to this (the config file's directory in
     /// service mode); `None` is heat's own directory.
     pub workdir: Option<PathBuf>,
+    /// Target pids the running configuration already has: a reload that keeps
+    /// one is not refused because it has exited since (SPEC §4).
+    pub known_pids: Vec<u32>,
 }
 
 impl Env {
@@ -395,6 +378,7 @@ impl Env {
             own_pid: std::process::id(),
             path: std::env::var_os("PATH"),
             workdir: None,
+            known_pids: Vec::new(),
         }
     }
 
@@ -415,13 +399,10 @@ pub fn from_cli(cli: &Cli) -> Result<Settings, ConfigError> {
     settings_from_cli(cli, &Env::current())
 }
 
-fn settings_from_cli(cli: &Cli, env: &Env) -> Result<Settings, ConfigError> {
-    if cli.config.is_some() {
-        return Err(ConfigError(
-            "-c: service mode (heat.toml) is not available in this build; run one probe on the \
-             command line"
-                .to_string(),
-        ));
+/// Validates the command line (and the config file it names) against `env`.
+pub fn settings_from_cli(cli: &Cli, env: &Env) -> Result<Settings, ConfigError> {
+    if let Some(path) = &cli.config {
+        return file::load(path, cli, env);
     }
     let raw = RawProbe::from_cli(cli)?;
     let mut warnings = Vec::new();
@@ -435,6 +416,7 @@ fn settings_from_cli(cli: &Cli, env: &Env) -> Result<Settings, ConfigError> {
         check_only: cli.check_config,
         probes: vec![probe],
         warnings,
+        config: None,
     })
 }
 
@@ -699,6 +681,11 @@ fn refuse_writable(
     )))
 }
 
+/// As root, a config file others can rewrite is refused (SPEC §8).
+fn refuse_writable_config(path: &Path, meta: &fs::Metadata, env: &Env) -> Result<(), ConfigError> {
+    refuse_writable(meta, "config", &path.display().to_string(), &Origin::Flag("--config"), env)
+}
+
 fn check_log_dir(log: &Raw<PathBuf>, env: &Env) -> Result<(), ConfigError> {
     let path = env.resolve(&log.value);
     if path.is_dir() {
@@ -753,6 +740,9 @@ fn target_pid(pid: i32, env: &Env) -> Result<(), String> {
     }
     if pid as u32 == env.own_pid {
         return Err("that is heat's own pid".to_string());
+    }
+    if env.mode == Mode::Service && env.known_pids.contains(&(pid as u32)) {
+        return Ok(());
     }
     match liveness(pid)? {
         Liveness::Alive => Ok(()),
@@ -847,6 +837,18 @@ fn pid_from_pidfile_text(text: &str) -> Result<i32, String> {
 
 /// As root, a pidfile owned by another user is trusted only for that user's
 /// own process: otherwise that user could have heat signal anything (SPEC §8).
+/// Whether heat may follow `pid` named by the pidfile at `path` now (a
+/// restarted target): as root, the file must not be writable by others and an
+/// owner other than root vouches only for its own processes (SPEC §8).
+pub fn pidfile_trusted(path: &Path, pid: u32) -> Result<(), String> {
+    let env = Env::current();
+    let raw = Raw::flag("--pidfile", path.to_path_buf());
+    let meta = fs::metadata(path).map_err(|e| format!("pidfile {}: {e}", path.display()))?;
+    let shown = path.to_string_lossy();
+    refuse_writable(&meta, "pidfile", &shown, &raw.origin, &env).map_err(|e| e.0)?;
+    trust_owner(&raw, &meta, pid as i32, &env).map_err(|e| e.0)
+}
+
 fn trust_owner(
     raw: &Raw<PathBuf>,
     meta: &fs::Metadata,
@@ -927,7 +929,8 @@ pub fn describe(settings: &Settings) -> String {
     let one = settings.probes.len() == 1;
     for probe in &settings.probes {
         out.push('\n');
-        let phase = if one { Duration::ZERO } else { start_phase(&probe.name, probe.interval) };
+        let phase =
+            if one { Duration::ZERO } else { crate::reload::phase(&probe.name, probe.interval) };
         out.push_str(&format!("[probe.{}]\n", probe.name));
         for (key, value) in describe_probe(probe, phase) {
             out.push_str(&format!("{key} = {value}\n"));
@@ -956,7 +959,7 @@ fn describe_probe(p: &ProbeConfig, phase: Duration) -> Vec<(&'static str, String
         ("interval", dur(p.interval)),
         ("timeout", dur(p.timeout)),
         ("target", target),
-        ("signal", sig(p.failure_signal())),
+        ("signal", sig(crate::probe::Rules::from_config(p).failure_signal())),
         ("fail", hook(&p.fail)),
         ("recovery", hook(&p.recovery)),
         ("threshold", p.threshold.to_string()),
@@ -1166,19 +1169,6 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), arg);
-    }
-
-    #[test]
-    fn phase_is_fnv1a_of_the_name() {
-        // FNV-1a 64 test vector: "a" -> 0xaf63dc4c8601ec8c.
-        let h = 0xaf63_dc4c_8601_ec8c_u64;
-        assert_eq!(start_phase("a", Duration::from_secs(30)), Duration::from_millis(h % 10_000));
-        assert_eq!(start_phase("a", Duration::from_secs(2)), Duration::from_millis(h % 2_000));
-        assert_eq!(
-            start_phase("", Duration::from_secs(60)),
-            Duration::from_millis(0xcbf2_9ce4_8422_2325 % 10_000)
-        );
-        assert_eq!(start_phase("a", Duration::from_micros(10)), Duration::ZERO);
     }
 
     #[test]
@@ -1394,11 +1384,10 @@ mod tests {
     }
 
     #[test]
-    fn service_mode_is_not_in_this_build() {
+    fn a_missing_config_file_is_named() {
         assert_eq!(
-            err(&["-c", "/etc/heat.toml"]),
-            "-c: service mode (heat.toml) is not available in this build; run one probe on the \
-             command line"
+            err(&["-c", "/nonexistent/heat.toml"]),
+            "cannot read config /nonexistent/heat.toml: No such file or directory (os error 2)"
         );
     }
 
@@ -1930,17 +1919,21 @@ mod tests {
     #[test]
     fn failure_signal_follows_the_probe_rules() {
         let p = sample();
-        assert_eq!(p.failure_signal(), None, "no target, nothing sent");
+        assert_eq!(
+            crate::probe::Rules::from_config(&p).failure_signal(),
+            None,
+            "no target, nothing sent"
+        );
         let p = ProbeConfig { target: Some(TargetSpec::Pid(5)), ..sample() };
-        assert_eq!(p.failure_signal(), Some(Signal::HUP));
+        assert_eq!(crate::probe::Rules::from_config(&p).failure_signal(), Some(Signal::HUP));
         let p = ProbeConfig { signal: Some(Signal::USR1), ..p };
-        assert_eq!(p.failure_signal(), Some(Signal::USR1));
+        assert_eq!(crate::probe::Rules::from_config(&p).failure_signal(), Some(Signal::USR1));
         let p = ProbeConfig { signal: None, fault_signal: Some(Signal::STOP), ..p };
-        assert_eq!(p.failure_signal(), None);
+        assert_eq!(crate::probe::Rules::from_config(&p).failure_signal(), None);
         let p = ProbeConfig { fault_signal: None, success_signal: Some(Signal::CONT), ..p };
-        assert_eq!(p.failure_signal(), None);
+        assert_eq!(crate::probe::Rules::from_config(&p).failure_signal(), None);
         let p = ProbeConfig { signal: Some(Signal::INT), ..p };
-        assert_eq!(p.failure_signal(), Some(Signal::INT));
+        assert_eq!(crate::probe::Rules::from_config(&p).failure_signal(), Some(Signal::INT));
     }
 
     fn settings_of(probes: Vec<ProbeConfig>) -> Settings {
@@ -1951,6 +1944,7 @@ mod tests {
             check_only: true,
             probes,
             warnings: Vec::new(),
+            config: None,
         }
     }
 
@@ -2042,7 +2036,8 @@ mod tests {
             ..sample()
         };
         let text = describe(&settings_of(vec![a, web]));
-        let phase_a = humantime::format_duration(start_phase("a", DEFAULT_INTERVAL)).to_string();
+        let phase_a =
+            humantime::format_duration(crate::reload::phase("a", DEFAULT_INTERVAL)).to_string();
         assert!(text.contains("[probe.a]\ncheck = curl"), "{text}");
         assert!(
             text.contains(&format!(

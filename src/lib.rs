@@ -8,6 +8,7 @@ pub mod exec;
 pub mod log;
 pub mod probe;
 pub mod reload;
+pub mod service;
 pub mod signal;
 pub mod supervisor;
 pub mod target;

@@ -2,20 +2,14 @@
 //! The only place that exits.
 
 use std::process::ExitCode;
-use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use tokio::signal::unix::{Signal as Stream, SignalKind, signal};
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 
 use heat::cli::Cli;
-use heat::config::{self, Settings};
-use heat::exec::Stop;
-use heat::log::{Level, Log};
-use heat::supervisor::{self, Control, Exit, Shared, Stdout, Supervisor};
+use heat::config;
+use heat::log::Log;
+use heat::service::{self, Ending, Signals};
 
 /// How long heat waits for the log to drain on the way out.
 const FLUSH: Duration = Duration::from_secs(5);
@@ -31,26 +25,6 @@ fn main() -> ExitCode {
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, start())
-}
-
-/// heat's own signals, installed before anything else so that a HUP or USR1
-/// during start-up never kills it.
-struct Signals {
-    term: Stream,
-    int: Stream,
-    hup: Stream,
-    usr1: Stream,
-}
-
-impl Signals {
-    fn install() -> std::io::Result<Signals> {
-        Ok(Signals {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-            hup: signal(SignalKind::hangup())?,
-            usr1: signal(SignalKind::user_defined1())?,
-        })
-    }
 }
 
 async fn start() -> ExitCode {
@@ -97,72 +71,12 @@ async fn start() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let code = serve(settings, log.clone(), signals).await;
+    let ending = service::run(cli, settings, log.clone(), signals).await;
     log.flush(FLUSH);
-    code
-}
-
-/// Runs the probes until TERM/INT (exit 0) or a fatal condition (exit 1).
-async fn serve(settings: Settings, log: Log, mut signals: Signals) -> ExitCode {
-    let version = env!("CARGO_PKG_VERSION");
-    let text = format!("started heat {version} (pid {})", std::process::id());
-    log.write(std::time::SystemTime::now(), Level::Info, "heat", text.as_bytes(), 0);
-    let shared = Rc::new(Shared {
-        log: log.clone(),
-        env: supervisor::child_env(),
-        stdout: (!settings.quiet).then(|| Stdout::new(settings.log.display().to_string())),
-        fatal_trouble: true,
-        prefix_names: false,
-    });
-    let mut tasks = JoinSet::new();
-    let mut controls = Vec::new();
-    let t0 = tokio::time::Instant::now().into_std();
-    for cfg in settings.probes {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let sup = Supervisor::new(Arc::new(cfg), shared.clone(), t0);
-        tasks.spawn_local(sup.run(rx));
-        controls.push(tx);
+    match ending {
+        Ending::Stopped => ExitCode::SUCCESS,
+        Ending::Fatal => ExitCode::from(1),
     }
-    let send = |c: Control| {
-        controls.iter().for_each(|tx| {
-            let _ = tx.send(c);
-        })
-    };
-    let mut stopping = false;
-    let mut fatal = false;
-    loop {
-        tokio::select! {
-            Some(done) = tasks.join_next() => {
-                if let Ok(Exit::Fatal(_)) = done {
-                    fatal = true;
-                    send(Control::Stop(Stop::Graceful));
-                }
-                if tasks.is_empty() {
-                    break;
-                }
-            }
-            Some(()) = signals.term.recv() => stop(&log, "SIGTERM", &mut stopping, &send),
-            Some(()) = signals.int.recv() => stop(&log, "SIGINT", &mut stopping, &send),
-            Some(()) = signals.hup.recv() => {
-                log.reopen();
-                log.write(std::time::SystemTime::now(), Level::Info, "heat", b"reopened the log", 0);
-            }
-            Some(()) = signals.usr1.recv() => send(Control::Status),
-            else => break,
-        }
-    }
-    if fatal { ExitCode::from(1) } else { ExitCode::SUCCESS }
-}
-
-/// TERM/INT: a graceful stop; a second one during the grace ends everything at once.
-fn stop(log: &Log, name: &str, stopping: &mut bool, send: &impl Fn(Control)) {
-    let how = if *stopping { Stop::Now } else { Stop::Graceful };
-    if !*stopping {
-        let text = format!("stopping on {name}");
-        log.write(std::time::SystemTime::now(), Level::Info, "heat", text.as_bytes(), 0);
-    }
-    *stopping = true;
-    send(Control::Stop(how));
 }
 
 fn init_tracing(verbose: u8) {

@@ -145,5 +145,10 @@ mod tests {
             phase("a", Duration::from_secs(60)),
             Duration::from_millis(0xaf63_dc4c_8601_ec8c % 10_000)
         );
+        assert_eq!(
+            phase("a", 2 * Duration::from_secs(1)),
+            Duration::from_millis(0xaf63_dc4c_8601_ec8c % 2_000)
+        );
+        assert_eq!(phase("a", Duration::from_micros(10)), Duration::ZERO);
     }
 }

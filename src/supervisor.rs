@@ -94,6 +94,9 @@ pub enum Control {
     Stop(Stop),
     /// Write the probe's state to the log (USR1).
     Status,
+    /// A reload changed or removed the probe: a running hook finishes (within
+    /// its hook timeout), a running check is ended, then the supervisor returns.
+    Retire,
 }
 
 /// How a supervisor ended.
@@ -144,7 +147,6 @@ pub struct Supervisor {
     names: Names,
     target: TargetState,
     running: Option<Running>,
-    stopping: bool,
 }
 
 impl Supervisor {
@@ -166,7 +168,6 @@ impl Supervisor {
             names,
             target: TargetState::None,
             running: None,
-            stopping: false,
         }
     }
 
@@ -203,11 +204,15 @@ impl Supervisor {
                         None
                     }
                     Some(Control::Stop(how)) => {
-                        self.stop(how, &mut control).await;
+                        self.stop(Some(how), &mut control).await;
+                        return Exit::Stopped;
+                    }
+                    Some(Control::Retire) => {
+                        self.stop(None, &mut control).await;
                         return Exit::Stopped;
                     }
                     None => {
-                        self.stop(Stop::Graceful, &mut control).await;
+                        self.stop(Some(Stop::Graceful), &mut control).await;
                         return Exit::Stopped;
                     }
                 },
@@ -254,6 +259,7 @@ impl Supervisor {
     }
 
     fn start_check(&mut self) {
+        self.refollow();
         let (program, args) = match &self.cfg.check {
             Check::Exec { program, args } => (program.clone(), args.clone()),
             Check::Shell { command } => ("/bin/sh".into(), vec!["-c".into(), command.into()]),
@@ -418,19 +424,34 @@ impl Supervisor {
     }
 
     fn open_target(&mut self) -> Result<(), String> {
-        let pid = match &self.cfg.target {
+        let opened = match &self.cfg.target {
             None => return Ok(()),
-            Some(TargetSpec::Pid(pid)) => *pid,
-            Some(TargetSpec::Pidfile(path)) => {
-                target::read_pidfile(path).map_err(|e| e.to_string())?
+            Some(TargetSpec::Pid(pid)) => {
+                Target::open(*pid).map_err(|e| format!("target pid {pid}: {e}"))
             }
+            Some(TargetSpec::Pidfile(path)) => from_pidfile(path, None),
         };
-        match Target::open(pid) {
-            Ok(t) => {
-                self.target = TargetState::Live(t);
-                Ok(())
+        match opened {
+            Ok(t) => self.target = TargetState::Live(t),
+            Err(msg) if self.shared.fatal_trouble => return Err(msg),
+            Err(msg) => {
+                self.event(Level::Err, &msg);
+                self.target = TargetState::Lost;
             }
-            Err(_) => self.lose_target(pid),
+        }
+        Ok(())
+    }
+
+    /// Service mode: a probe without its target re-reads its pidfile at every check.
+    fn refollow(&mut self) {
+        let (TargetState::Lost, Some(TargetSpec::Pidfile(path))) = (&self.target, &self.cfg.target)
+        else {
+            return;
+        };
+        if let Ok(t) = from_pidfile(path, None) {
+            let text = format!("following pid {} from {}", t.pid(), path.display());
+            self.event(Level::Info, &text);
+            self.target = TargetState::Live(t);
         }
     }
 
@@ -475,14 +496,13 @@ impl Supervisor {
         let Some(TargetSpec::Pidfile(path)) = &self.cfg.target else {
             return Ok(());
         };
-        if let Ok(pid) = target::read_pidfile(path)
-            && pid != dead
-            && let Ok(t) = Target::open(pid)
-        {
-            self.event(
-                Level::Info,
-                &format!("target pid {dead} exited; following pid {pid} from {}", path.display()),
+        if let Ok(t) = from_pidfile(path, Some(dead)) {
+            let text = format!(
+                "target pid {dead} exited; following pid {} from {}",
+                t.pid(),
+                path.display()
             );
+            self.event(Level::Info, &text);
             self.target = TargetState::Live(t);
             return Ok(());
         }
@@ -510,18 +530,33 @@ impl Supervisor {
     }
 
     /// Ends the running child (its result counts for nothing) and resumes a
-    /// target frozen by the fault signal.
-    async fn stop(&mut self, how: Stop, control: &mut mpsc::UnboundedReceiver<Control>) {
-        self.stopping = true;
+    /// target frozen by the fault signal. `how` is heat's stop; `None` is a
+    /// reload's retirement, which lets a running hook finish on its own.
+    async fn stop(&mut self, how: Option<Stop>, control: &mut mpsc::UnboundedReceiver<Control>) {
         if let Some(running) = &mut self.running {
-            let _ = running.stop.send(how);
+            let first = match how {
+                Some(how) => Some(how),
+                None if running.job == Job::Check => Some(Stop::Graceful),
+                None => None,
+            };
+            if let Some(how) = first {
+                let _ = running.stop.send(how);
+            }
+            let mut listening = true;
             let report = loop {
                 tokio::select! {
                     report = &mut running.report => break report,
-                    msg = control.recv() => {
-                        if let Some(Control::Stop(Stop::Now)) = msg {
-                            let _ = running.stop.send(Stop::Now);
-                        }
+                    msg = control.recv(), if listening => {
+                        let how = match msg {
+                            Some(Control::Stop(how)) => how,
+                            Some(_) => continue,
+                            // heat is going away: do not wait on a hook any longer.
+                            None => {
+                                listening = false;
+                                Stop::Graceful
+                            }
+                        };
+                        let _ = running.stop.send(how);
                     }
                 }
             };
@@ -549,9 +584,19 @@ impl Supervisor {
         self.event(Level::Err, &msg);
         eprintln!("heat: {msg}");
         let (_tx, mut rx) = mpsc::unbounded_channel();
-        self.stop(Stop::Graceful, &mut rx).await;
+        self.stop(Some(Stop::Graceful), &mut rx).await;
         Exit::Fatal(msg)
     }
+}
+
+/// The live process a pidfile names, other than `dead`, if heat may trust it.
+fn from_pidfile(path: &std::path::Path, dead: Option<u32>) -> Result<Target, String> {
+    let pid = target::read_pidfile(path).map_err(|e| e.to_string())?;
+    if Some(pid) == dead {
+        return Err(format!("pidfile {} still names pid {pid}", path.display()));
+    }
+    crate::config::pidfile_trusted(path, pid)?;
+    Target::open(pid).map_err(|e| format!("pidfile {} names pid {pid}: {e}", path.display()))
 }
 
 async fn poll_running(running: &mut Option<Running>) -> Report {

@@ -1,0 +1,333 @@
+//! The set of supervisors, and heat's own signals: one loop for both modes.
+//!
+//! On the command line there is one probe and trouble is fatal. In service
+//! mode (`-c`) the probes come from heat.toml, each with its own supervisor,
+//! and the file is reloaded on SIGHUP or when it changes on disk: probes are
+//! matched by name, unchanged ones keep running untouched, changed ones are
+//! retired (a running hook may finish) and started anew, removed ones retired.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use tokio::io::unix::AsyncFd;
+use tokio::signal::unix::{Signal as Stream, SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::cli::Cli;
+use crate::config::{self, ConfigError, Env, Mode, ProbeConfig, Settings, TargetSpec};
+use crate::exec::Stop;
+use crate::log::{Level, Log};
+use crate::reload::{self, Plan};
+use crate::supervisor::{Control, Exit, Shared, Stdout, Supervisor};
+
+/// Changes to the config file are acted on once they have been quiet this long.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// heat's own signals, installed before anything else so that a HUP or USR1
+/// during start-up never kills it.
+pub struct Signals {
+    term: Stream,
+    int: Stream,
+    hup: Stream,
+    usr1: Stream,
+}
+
+impl Signals {
+    pub fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+            usr1: signal(SignalKind::user_defined1())?,
+        })
+    }
+}
+
+/// How heat ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    Stopped,
+    Fatal,
+}
+
+struct Handle {
+    control: mpsc::UnboundedSender<Control>,
+    retiring: bool,
+}
+
+struct Service {
+    cli: Cli,
+    log: Log,
+    log_path: PathBuf,
+    shared: Rc<Shared>,
+    /// The configuration in force, by name (what a reload compares against).
+    desired: BTreeMap<String, Arc<ProbeConfig>>,
+    /// Running supervisors, by name; a retiring one may still be finishing a hook.
+    running: BTreeMap<String, Handle>,
+    tasks: JoinSet<(String, Exit)>,
+    stopping: bool,
+}
+
+/// Runs until TERM/INT or, on the command line, a fatal condition.
+pub async fn run(cli: Cli, settings: Settings, log: Log, mut signals: Signals) -> Ending {
+    let service_mode = settings.config.is_some();
+    let version = env!("CARGO_PKG_VERSION");
+    let text = format!("started heat {version} (pid {})", std::process::id());
+    log.write(SystemTime::now(), Level::Info, "heat", text.as_bytes(), 0);
+    let shared = Rc::new(Shared {
+        log: log.clone(),
+        env: crate::supervisor::child_env(),
+        stdout: (!settings.quiet && !service_mode)
+            .then(|| Stdout::new(settings.log.display().to_string())),
+        fatal_trouble: !service_mode,
+        prefix_names: service_mode,
+    });
+    let mut svc = Service {
+        cli,
+        log,
+        log_path: settings.log.clone(),
+        shared,
+        desired: BTreeMap::new(),
+        running: BTreeMap::new(),
+        tasks: JoinSet::new(),
+        stopping: false,
+    };
+    let mut watch = match &settings.config {
+        Some(path) => Watch::new(path),
+        None => None,
+    };
+    svc.apply(settings.probes);
+
+    let mut ending = Ending::Stopped;
+    let mut debounce: Option<Instant> = None;
+    loop {
+        if svc.stopping && svc.tasks.is_empty() {
+            break;
+        }
+        tokio::select! {
+            Some(done) = svc.tasks.join_next() => {
+                if let Ok((name, exit)) = done {
+                    if let Exit::Fatal(_) = exit {
+                        ending = Ending::Fatal;
+                        svc.stop(Stop::Graceful, None);
+                    }
+                    svc.finished(&name);
+                }
+                if !service_mode && svc.tasks.is_empty() {
+                    break;
+                }
+            }
+            Some(()) = signals.term.recv() => svc.stop_signal("SIGTERM"),
+            Some(()) = signals.int.recv() => svc.stop_signal("SIGINT"),
+            Some(()) = signals.hup.recv() => {
+                svc.log.reopen();
+                svc.event(Level::Info, "reopened the log");
+                if service_mode && !svc.stopping {
+                    svc.reload(true);
+                }
+            }
+            Some(()) = signals.usr1.recv() => svc.send(Control::Status),
+            changed = watched(&mut watch), if watch.is_some() => {
+                if changed {
+                    debounce = Some(Instant::now() + DEBOUNCE);
+                }
+            }
+            () = quiet(debounce) => {
+                debounce = None;
+                if !svc.stopping {
+                    svc.reload(false);
+                }
+            }
+        }
+    }
+    ending
+}
+
+impl Service {
+    fn event(&self, level: Level, text: &str) {
+        self.log.write(SystemTime::now(), level, "heat", text.as_bytes(), 0);
+    }
+
+    fn send(&self, c: Control) {
+        for h in self.running.values() {
+            let _ = h.control.send(c);
+        }
+    }
+
+    /// TERM/INT: a graceful stop; a second one during the grace ends everything at once.
+    fn stop_signal(&mut self, name: &str) {
+        if self.stopping {
+            self.stop(Stop::Now, None);
+        } else {
+            self.stop(Stop::Graceful, Some(name));
+        }
+    }
+
+    fn stop(&mut self, how: Stop, why: Option<&str>) {
+        if let Some(name) = why {
+            self.event(Level::Info, &format!("stopping on {name}"));
+        }
+        self.stopping = true;
+        self.send(Control::Stop(how));
+    }
+
+    /// Makes `probes` the configuration in force: starts what is new, retires
+    /// what changed or went away. Returns what changed.
+    fn apply(&mut self, probes: Vec<ProbeConfig>) -> Plan {
+        let old: Vec<ProbeConfig> = self.desired.values().map(|p| (**p).clone()).collect();
+        let plan = reload::plan(&old, &probes);
+        let spread = probes.len() > 1;
+        self.desired = probes.into_iter().map(|p| (p.name.clone(), Arc::new(p))).collect();
+        for name in plan.removed.iter().chain(&plan.changed) {
+            if let Some(h) = self.running.get_mut(name)
+                && !h.retiring
+            {
+                h.retiring = true;
+                let _ = h.control.send(Control::Retire);
+            }
+        }
+        for name in plan.added.iter().chain(&plan.changed) {
+            if !self.running.contains_key(name) {
+                self.start(name, spread);
+            }
+        }
+        plan
+    }
+
+    /// Starts the supervisor of the configured probe `name`.
+    fn start(&mut self, name: &str, spread: bool) {
+        let Some(cfg) = self.desired.get(name).cloned() else {
+            return;
+        };
+        let phase = if spread { reload::phase(name, cfg.interval) } else { Duration::ZERO };
+        let t0 = tokio::time::Instant::now().into_std() + phase;
+        let (control, rx) = mpsc::unbounded_channel();
+        let sup = Supervisor::new(cfg, self.shared.clone(), t0);
+        let owned = name.to_string();
+        self.tasks.spawn_local(async move { (owned, sup.run(rx).await) });
+        self.running.insert(name.to_string(), Handle { control, retiring: false });
+    }
+
+    /// A supervisor returned: a changed probe it was blocking starts now.
+    fn finished(&mut self, name: &str) {
+        self.running.remove(name);
+        if !self.stopping && self.desired.contains_key(name) {
+            self.start(name, self.desired.len() > 1);
+        }
+    }
+
+    /// Re-reads the config file. An invalid file changes nothing.
+    fn reload(&mut self, asked: bool) {
+        let known_pids = self
+            .desired
+            .values()
+            .filter_map(|p| match p.target {
+                Some(TargetSpec::Pid(pid)) => Some(pid),
+                _ => None,
+            })
+            .collect();
+        let env = Env { mode: Mode::Service, known_pids, ..Env::current() };
+        let settings = match config::settings_from_cli(&self.cli, &env) {
+            Ok(s) => s,
+            Err(ConfigError(reason)) => {
+                tracing::error!("reload failed, keeping the running configuration: {reason}");
+                let text = format!("reload failed, keeping the running configuration: {reason}");
+                self.event(Level::Err, &text);
+                return;
+            }
+        };
+        for w in &settings.warnings {
+            tracing::warn!("{w}");
+        }
+        if settings.log != self.log_path {
+            self.log.reopen_at(&settings.log);
+            self.log_path = settings.log.clone();
+        }
+        let plan = self.apply(settings.probes);
+        if asked || !plan.is_noop() {
+            self.event(Level::Info, &plan.summary());
+        }
+    }
+}
+
+/// The config file's directory, watched so that rename-over writes (editors,
+/// Ansible) and symlink swaps (Kubernetes ConfigMaps) are seen.
+struct Watch {
+    fd: AsyncFd<Watched>,
+    name: OsString,
+}
+
+/// An inotify instance as tokio needs it.
+struct Watched(Inotify);
+
+impl std::os::fd::AsRawFd for Watched {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsFd;
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+impl Watch {
+    fn new(path: &Path) -> Option<Watch> {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = path.file_name()?.to_os_string();
+        let flags = AddWatchFlags::IN_CLOSE_WRITE
+            | AddWatchFlags::IN_MOVED_TO
+            | AddWatchFlags::IN_CREATE
+            | AddWatchFlags::IN_DELETE
+            | AddWatchFlags::IN_ATTRIB;
+        let setup = || -> nix::Result<Inotify> {
+            let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+            ino.add_watch(dir, flags)?;
+            Ok(ino)
+        };
+        let register = |ino: Inotify| {
+            // SAFETY: the Inotify owns its fd, which stays open and the same
+            // until it is dropped together with the AsyncFd.
+            unsafe { AsyncFd::register(Watched(ino)) }.map_err(std::io::Error::from)
+        };
+        match setup().map_err(std::io::Error::from).and_then(register) {
+            Ok(fd) => Some(Watch { fd, name }),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot watch {} for changes ({e}); reload with SIGHUP",
+                    dir.display()
+                );
+                None
+            }
+        }
+    }
+
+    /// Whether an event concerns the config file: its own name, or the `..`
+    /// entries through which a ConfigMap swaps its files.
+    fn concerns(&self, name: Option<&std::ffi::OsStr>) -> bool {
+        name.is_some_and(|n| n == self.name || n.as_encoded_bytes().starts_with(b".."))
+    }
+}
+
+/// Waits for inotify events; true if one concerns the config file.
+async fn watched(watch: &mut Option<Watch>) -> bool {
+    let Some(w) = watch else {
+        return std::future::pending().await;
+    };
+    let Ok(mut guard) = w.fd.readable().await else {
+        return false;
+    };
+    match guard.try_io(|fd| fd.get_ref().0.read_events().map_err(std::io::Error::from)) {
+        Ok(Ok(events)) => events.iter().any(|e| w.concerns(e.name.as_deref())),
+        _ => false,
+    }
+}
+
+async fn quiet(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => crate::timer::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
