@@ -142,3 +142,33 @@ fn pidfile_naming_no_live_process_is_refused() {
     h.ensure(h.stderr().starts_with("heat: "), "a one-line `heat: ` error expected");
     h.ensure(!fx.exists("ran") && !fx.exists(LOG), "nothing should run");
 }
+
+#[test]
+fn fatal_exit_ends_the_running_check() {
+    let fx = Fixture::new("fatal-endcheck");
+    let target = fx.sleep_target();
+    fx.write_script("check.sh", "echo $$ > check.pid\nsleep 30 & wait $!");
+    let mut h = fx.heat(&[
+        "-i",
+        "30",
+        "--pid",
+        &target.to_string(),
+        "--signal",
+        "CONT",
+        "-s",
+        "./check.sh",
+    ]);
+    h.wait_for("the check's pid", || fx.read_pid("check.pid").is_some());
+    let check = fx.read_pid("check.pid").unwrap();
+    let since = Instant::now();
+    fx.kill_helper(target);
+    ensure_fatal(&mut h, since, &format!("target pid {target} exited"));
+    h.ensure(wait_until(DEADLINE, || !alive(check)), "the running check should be ended");
+    let entries = h.entries();
+    let e = named(&entries, "./check.sh");
+    let ended = e.len() == 1
+        && e[0].kind == "INFO"
+        && e[0].lines.last().map(String::as_str) == Some("[heat: ended by heat]");
+    h.ensure(ended, "the ended check is one INFO entry ending `[heat: ended by heat]`");
+    h.ensure(h.stdout().is_empty(), "a check ended by heat prints no stdout line");
+}

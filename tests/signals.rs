@@ -226,3 +226,16 @@ fn fault_signal_without_target_is_raised_on_heat() {
     let raised = "raised SIGUSR1 on heat (no target)".to_string();
     h.ensure(events.contains(&raised), format!("expected {raised:?}"));
 }
+
+#[test]
+fn term_ends_a_running_hook() {
+    let fx = Fixture::new("sig-termhook");
+    fx.write_script(
+        "fail.sh",
+        "trap 'echo term > got-term; exit 0' TERM\necho $$ > hook.pid\nsleep 30 & wait $!",
+    );
+    let mut h = fx.heat(&["-i", "30", "--fail", "./fail.sh", "false"]);
+    h.wait_for("the hook to start", || fx.read_pid("hook.pid").is_some());
+    h.stop();
+    h.ensure(fx.read("got-term").trim() == "term", "the running hook should get TERM");
+}
