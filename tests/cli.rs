@@ -280,3 +280,10 @@ fn term_right_after_spawn_exits_0() {
     let code = h.wait_code(DEADLINE);
     h.ensure(code == 0, format!("TERM during start-up should exit 0, got {code}"));
 }
+
+#[test]
+fn unknown_option_is_a_one_line_error() {
+    let fx = Fixture::new("cli-badopt");
+    usage_error(&fx, &["--bogus-option", "touch", "ran"], &["--bogus-option"]);
+    usage_error(&fx, &["-i"], &["--interval"]);
+}
