@@ -199,3 +199,15 @@ fn check_runs_in_its_own_process_group() {
         format!("pgid {pgid:?} should be the check's pid {pid:?}"),
     );
 }
+
+#[test]
+fn script_that_loses_its_exec_bit_fails_with_126() {
+    let fx = Fixture::new("exec-126");
+    fx.write_script("check.sh", "chmod 644 \"$0\"\nexit 0");
+    let mut h = fx.heat(&["-i", "200ms", "-s", "./check.sh"]);
+    h.wait_for("2 stdout lines", || h.stdout_lines().len() >= 2);
+    h.stop();
+    let want = "Failed: Exit Code 126, details in heat.verbose.log";
+    let line = h.stdout_lines()[1].clone();
+    h.ensure(split_stdout_line(&line).is_some_and(|(_, r)| r == want), format!("want {want:?}"));
+}

@@ -255,3 +255,15 @@ fn hook_at_its_timeout_is_terminated() {
     let marker = "[heat: timed out after 200ms, terminated]";
     h.ensure(e.lines.last().map(String::as_str) == Some(marker), format!("expected {marker:?}"));
 }
+
+#[test]
+fn fail_hook_of_a_check_that_never_started_has_no_pid() {
+    let fx = Fixture::new("hooks-nopid");
+    fx.write_script("check.sh", "rm -f \"$0\"\nexit 0");
+    fx.write_script("fail.sh", SAVE_ENV);
+    let mut h = fx.heat(&["-i", "200ms", "-s", "./check.sh", "--fail", "./fail.sh"]);
+    let env = hook_env(&h);
+    h.stop();
+    ensure_var(&h, &env, "HEAT_FAIL_CODE", "127");
+    h.ensure(env_get(&env, "HEAT_FAIL_PID").is_none(), "a check that never started has no pid");
+}
