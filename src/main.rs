@@ -39,9 +39,14 @@ async fn start() -> ExitCode {
     };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
+        Err(e) if !e.use_stderr() => {
+            // --help, --version
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            say(&format!("{} (see heat --help)", one_line(&e)));
+            return ExitCode::from(2);
         }
     };
     init_tracing(cli.verbose);
@@ -80,6 +85,13 @@ async fn start() -> ExitCode {
         Ending::Stopped => ExitCode::SUCCESS,
         Ending::Fatal => ExitCode::from(1),
     }
+}
+
+/// clap's error as one line: its first, without the `error: ` prefix.
+fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    first.trim_start_matches("error: ").trim().to_string()
 }
 
 fn init_tracing(verbose: u8) {
