@@ -85,6 +85,9 @@ struct Service {
 /// Runs until TERM/INT or, on the command line, a fatal condition.
 pub async fn run(cli: Cli, settings: Settings, log: Log, mut signals: Signals) -> Ending {
     let service_mode = settings.config.is_some();
+    if let Err(e) = crate::timer::install() {
+        tracing::warn!("no precise timer ({e}); using tokio's, to the millisecond");
+    }
     let version = env!("CARGO_PKG_VERSION");
     let text = format!("started heat {version} (pid {})", std::process::id());
     log.write(SystemTime::now(), Level::Info, "heat", text.as_bytes(), 0);

@@ -1,10 +1,274 @@
 //! The one place a probe sleeps: until an absolute deadline, so a schedule
-//! computed as t0 + k·interval never drifts. tokio's clock drives it, which
-//! lets tests pause time.
+//! computed as t0 + k·interval never drifts.
+//!
+//! tokio's timer wheel rounds every deadline up to the next millisecond and
+//! epoll rounds again (NOTES: 1.5 ms late p50). heat's probes instead share one
+//! timerfd armed with `TFD_TIMER_ABSTIME` at the earliest deadline: the kernel's
+//! high-resolution timer wakes the reactor within a few tens of microseconds,
+//! for one fd however many probes there are. Where no such wheel is installed
+//! on the thread (unit tests), tokio's clock is used, so paused-time tests work.
 
-use std::time::Instant;
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::future::Future;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use tokio::io::unix::AsyncFd;
+
+thread_local! {
+    static WHEEL: RefCell<Option<Rc<Wheel>>> = const { RefCell::new(None) };
+}
+
+/// Installs the precise timer on this thread and spawns its driver on the
+/// current `LocalSet`. Without it, `sleep_until` uses tokio's timer.
+pub fn install() -> std::io::Result<()> {
+    let fd =
+        TimerFd::new(ClockId::CLOCK_MONOTONIC, TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC)
+            .map_err(std::io::Error::from)?;
+    // SAFETY: the TimerFd owns its fd, which stays open and the same until it
+    // is dropped with the AsyncFd.
+    let fd = unsafe { AsyncFd::register(Tfd(fd)) }.map_err(std::io::Error::from)?;
+    let wheel = Rc::new(Wheel {
+        fd,
+        queue: RefCell::new(BinaryHeap::new()),
+        slots: RefCell::new(Vec::new()),
+        free: RefCell::new(Vec::new()),
+        armed: Cell::new(None),
+        origin: (Instant::now(), monotonic_now()),
+    });
+    WHEEL.with(|w| *w.borrow_mut() = Some(wheel.clone()));
+    tokio::task::spawn_local(drive(wheel));
+    Ok(())
+}
 
 /// Resolves at `deadline`.
 pub async fn sleep_until(deadline: Instant) {
-    tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
+    match WHEEL.with(|w| w.borrow().clone()) {
+        Some(wheel) => Sleep { wheel, deadline, slot: None }.await,
+        None => tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await,
+    }
+}
+
+struct Tfd(TimerFd);
+
+impl AsRawFd for Tfd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+/// A waiting sleeper: its waker, and a generation so a reused slot is not
+/// woken by a stale queue entry.
+struct Slot {
+    generation: u64,
+    waker: Option<Waker>,
+}
+
+struct Wheel {
+    fd: AsyncFd<Tfd>,
+    /// (deadline, slot, generation), earliest first; stale entries are skipped.
+    queue: RefCell<BinaryHeap<Reverse<(Instant, usize, u64)>>>,
+    slots: RefCell<Vec<Slot>>,
+    free: RefCell<Vec<usize>>,
+    /// The deadline the timerfd is armed for.
+    armed: Cell<Option<Instant>>,
+    /// An `Instant` and the CLOCK_MONOTONIC reading of the same moment.
+    origin: (Instant, Duration),
+}
+
+impl Wheel {
+    fn register(&self, deadline: Instant, waker: &Waker) -> (usize, u64) {
+        let mut slots = self.slots.borrow_mut();
+        let slot = match self.free.borrow_mut().pop() {
+            Some(i) => i,
+            None => {
+                slots.push(Slot { generation: 0, waker: None });
+                slots.len() - 1
+            }
+        };
+        let s = &mut slots[slot];
+        s.generation += 1;
+        s.waker = Some(waker.clone());
+        let generation = s.generation;
+        drop(slots);
+        self.queue.borrow_mut().push(Reverse((deadline, slot, generation)));
+        if self.armed.get().is_none_or(|a| deadline < a) {
+            self.arm(deadline);
+        }
+        (slot, generation)
+    }
+
+    fn release(&self, slot: usize) {
+        let mut slots = self.slots.borrow_mut();
+        slots[slot].waker = None;
+        slots[slot].generation += 1;
+        self.free.borrow_mut().push(slot);
+    }
+
+    fn arm(&self, deadline: Instant) {
+        let at = self.origin.1 + deadline.saturating_duration_since(self.origin.0);
+        // A zero expiry would disarm the timer; the origin is never at zero.
+        let at = at.max(Duration::from_nanos(1));
+        let exp = Expiration::OneShot(TimeSpec::from_duration(at));
+        match self.fd.get_ref().0.set(exp, TimerSetTimeFlags::TFD_TIMER_ABSTIME) {
+            Ok(()) => self.armed.set(Some(deadline)),
+            Err(e) => tracing::error!("cannot arm the timer: {e}"),
+        }
+    }
+
+    /// Wakes every sleeper whose deadline has come and arms the next one.
+    fn fire(&self, now: Instant) {
+        self.armed.set(None);
+        loop {
+            let next = self.queue.borrow().peek().map(|Reverse(e)| *e);
+            let Some((deadline, slot, generation)) = next else {
+                return;
+            };
+            if deadline > now {
+                self.arm(deadline);
+                return;
+            }
+            self.queue.borrow_mut().pop();
+            let waker = {
+                let mut slots = self.slots.borrow_mut();
+                let s = &mut slots[slot];
+                if s.generation == generation { s.waker.take() } else { None }
+            };
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+    }
+}
+
+async fn drive(wheel: Rc<Wheel>) {
+    loop {
+        let Ok(mut guard) = wheel.fd.readable().await else {
+            return;
+        };
+        // Drain the expiration count; EAGAIN means it was already read.
+        let _ = guard.try_io(|fd| match nix::unistd::read(fd.get_ref().0.as_fd(), &mut [0u8; 8]) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(std::io::Error::from(e)),
+        });
+        guard.clear_ready();
+        wheel.fire(Instant::now());
+    }
+}
+
+struct Sleep {
+    wheel: Rc<Wheel>,
+    deadline: Instant,
+    slot: Option<(usize, u64)>,
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.deadline {
+            if let Some((slot, _)) = self.slot.take() {
+                self.wheel.release(slot);
+            }
+            return Poll::Ready(());
+        }
+        match self.slot {
+            Some((slot, generation)) => {
+                let mut slots = self.wheel.slots.borrow_mut();
+                let s = &mut slots[slot];
+                if s.generation == generation {
+                    s.waker = Some(cx.waker().clone());
+                }
+            }
+            None => {
+                let deadline = self.deadline;
+                self.slot = Some(self.wheel.register(deadline, cx.waker()));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some((slot, _)) = self.slot.take() {
+            self.wheel.release(slot);
+        }
+    }
+}
+
+fn monotonic_now() -> Duration {
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .expect("CLOCK_MONOTONIC is always available");
+    Duration::new(ts.tv_sec() as u64, ts.tv_nsec() as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local<F: Future>(f: F) -> F::Output {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        tokio::task::LocalSet::new().block_on(&rt, f)
+    }
+
+    #[test]
+    fn sleepers_wake_at_their_deadlines_in_order() {
+        local(async {
+            install().unwrap();
+            let start = Instant::now();
+            let order = Rc::new(RefCell::new(Vec::new()));
+            let mut tasks = Vec::new();
+            for ms in [30u64, 10, 20] {
+                let order = order.clone();
+                tasks.push(tokio::task::spawn_local(async move {
+                    let at = start + Duration::from_millis(ms);
+                    sleep_until(at).await;
+                    let late = Instant::now().duration_since(at);
+                    order.borrow_mut().push(ms);
+                    late
+                }));
+            }
+            for t in tasks {
+                let late = t.await.unwrap();
+                assert!(late < Duration::from_millis(500), "woke {late:?} late");
+            }
+            assert_eq!(*order.borrow(), [10, 20, 30]);
+        });
+    }
+
+    #[test]
+    fn a_dropped_sleeper_frees_its_slot_and_others_still_wake() {
+        local(async {
+            install().unwrap();
+            let start = Instant::now();
+            let early = start + Duration::from_millis(5);
+            let later = start + Duration::from_millis(15);
+            // Lose the race to a short sleep: the long one is dropped mid-wait.
+            tokio::select! {
+                () = sleep_until(start + Duration::from_secs(60)) => panic!("woke a minute early"),
+                () = sleep_until(early) => {}
+            }
+            sleep_until(later).await;
+            assert!(Instant::now() >= later);
+            let wheel = WHEEL.with(|w| w.borrow().clone()).unwrap();
+            let live = wheel.slots.borrow().iter().filter(|s| s.waker.is_some()).count();
+            assert_eq!(live, 0, "every slot released");
+        });
+    }
+
+    #[test]
+    fn a_past_deadline_is_ready_at_once() {
+        local(async {
+            install().unwrap();
+            sleep_until(Instant::now() - Duration::from_millis(1)).await;
+        });
+    }
 }
