@@ -203,7 +203,6 @@ fn start_errors_name_file_line_and_key_and_start_nothing() {
 }
 
 #[test]
-#[ignore = "heat bug: a wrong-type error names file and line but not the key (SPEC §2)"]
 fn a_wrong_type_names_the_key() {
     let fx = Fixture::new("svc-wrongtype");
     write_conf(&fx, &format!("[probe.a]\ncommand = [\"true\"]\ninterval = true\n{TRACE}"));

@@ -204,18 +204,7 @@ pub fn load(path: &Path, cli: &Cli, env: &Env) -> Result<Settings, ConfigError> 
 /// Validates the text of a config file found at `path`.
 pub fn parse(text: &str, path: &Path, cli: &Cli, env: &Env) -> Result<Settings, ConfigError> {
     let src = Source { path, text };
-    let file: RawFile = toml::from_str(text).map_err(|e| {
-        let (line, col) = match e.span() {
-            Some(span) => {
-                let line = src.line(span.start);
-                let start_of_line = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
-                (line, span.start - start_of_line + 1)
-            }
-            None => (1, 1),
-        };
-        let msg = e.message().lines().next().unwrap_or("invalid TOML").trim().to_string();
-        ConfigError(format!("{}:{line}:{col}: {msg}", path.display()))
-    })?;
+    let file: RawFile = toml::from_str(text).map_err(|e| parse_error(&src, &e))?;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     let file_env = Env { mode: Mode::Service, workdir: Some(dir.clone()), ..env.clone() };
@@ -264,6 +253,27 @@ pub fn parse(text: &str, path: &Path, cli: &Cli, env: &Env) -> Result<Settings, 
         warnings,
         config: Some(path.to_path_buf()),
     })
+}
+
+/// `heat.toml:3:12: interval: invalid type: …`: where, the key when the span
+/// is a value, and toml's reason (its first line).
+fn parse_error(src: &Source, e: &toml::de::Error) -> ConfigError {
+    let msg = e.message().lines().next().unwrap_or("invalid TOML").trim();
+    let Some(span) = e.span() else {
+        return ConfigError(format!("{}: {msg}", src.path.display()));
+    };
+    let start = span.start.min(src.text.len());
+    let line_start = src.text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let (line, col) = (src.line(start), start - line_start + 1);
+    let before = src.text[line_start..start].trim_end();
+    let key = before
+        .strip_suffix('=')
+        .map(|k| k.trim().trim_matches('"'))
+        .filter(|k| !k.is_empty() && !msg.contains(&format!("`{k}`")));
+    match key {
+        Some(key) => ConfigError(format!("{}:{line}:{col}: {key}: {msg}", src.path.display())),
+        None => ConfigError(format!("{}:{line}:{col}: {msg}", src.path.display())),
+    }
 }
 
 /// Probe names appear in the log and in `HEAT_PROBE`.
@@ -419,7 +429,7 @@ mod tests {
              `hook_timeout`, `max_output`"
         );
         let e = d.err("[probe.a]\ncommand = [\"true\"]\ninterval = true\n");
-        assert!(e.starts_with("heat.toml:3:12: invalid type: boolean `true`"), "{e}");
+        assert!(e.starts_with("heat.toml:3:12: interval: invalid type: boolean `true`"), "{e}");
         assert_eq!(
             d.err("[probe.a]\ncommand = [\"true\"]\n\ninterval = \"0s\"\n"),
             "probe a: heat.toml:4: interval 0s: must be greater than zero"
