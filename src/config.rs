@@ -987,40 +987,11 @@ fn format_size(n: usize) -> String {
 mod tests {
     use std::os::unix::process::CommandExt;
     use std::process::{Child, Command};
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Instant;
 
     use super::*;
 
-    /// A scratch directory removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new() -> TempDir {
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let n = N.fetch_add(1, Ordering::Relaxed);
-            let dir = std::env::temp_dir().join(format!("heat-config-{}-{n}", std::process::id()));
-            fs::create_dir_all(&dir).unwrap();
-            TempDir(dir)
-        }
-
-        fn file(&self, name: &str, text: &str, mode: u32) -> PathBuf {
-            let path = self.0.join(name);
-            fs::write(&path, text).unwrap();
-            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
-            path
-        }
-
-        fn script(&self, name: &str) -> PathBuf {
-            self.file(name, "#!/bin/sh\nexit 0\n", 0o755)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::testutil::TempDir;
 
     /// A live process, killed and reaped on drop.
     struct Live(Child);
@@ -1275,7 +1246,7 @@ mod tests {
 
     #[test]
     fn service_mode_relative_paths_use_the_workdir() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("config");
         dir.script("check.sh");
         let env = Env { mode: Mode::Service, workdir: Some(dir.0.clone()), ..Env::current() };
         let raw = RawProbe {
@@ -1319,7 +1290,7 @@ mod tests {
 
     #[test]
     fn every_value_is_carried() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("config");
         let (fail, rec) = (dir.script("fail.sh"), dir.script("rec.sh"));
         let log = dir.0.join("h.log");
         let target = Live::sleep();
@@ -1471,7 +1442,7 @@ mod tests {
 
     #[test]
     fn path_lookup_skips_what_cannot_run() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("config");
         for sub in ["a", "b", "c"] {
             fs::create_dir(dir.0.join(sub)).unwrap();
         }
@@ -1510,7 +1481,7 @@ mod tests {
 
     #[test]
     fn a_program_with_a_slash_is_used_as_given() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("config");
         let prog = dir.script("check");
         let p = probe(&[s(&prog), "--flag"]);
         assert_eq!(p.check, Check::Exec { program: prog.clone(), args: vec!["--flag".into()] });
@@ -1525,7 +1496,7 @@ mod tests {
 
     #[test]
     fn scripts_must_be_executable_files() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("config");
         let good = dir.script("check.sh");
         let p = probe(&["-s", s(&good)]);
         assert_eq!(p.check, Check::Script { path: good.clone() });
@@ -1543,7 +1514,7 @@ mod tests {
 
     #[test]
     fn hooks_must_be_executable_files() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("config");
         let good = dir.script("hook.sh");
         let p = probe(&["--fail", s(&good), "--recovery", s(&good), "--threshold", "2", "true"]);
         assert_eq!(p.fail.unwrap().display, s(&good));
@@ -1568,7 +1539,7 @@ mod tests {
 
     #[test]
     fn root_refuses_writable_scripts_for_real() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("config");
         let script = dir.file("check.sh", "#!/bin/sh\n", 0o777);
         let result = from_cli(&args(&["-s", s(&script)]));
         if nix::unistd::geteuid().is_root() {
@@ -1586,7 +1557,7 @@ mod tests {
 
     #[test]
     fn root_refuses_a_0666_script() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("config");
         let script = dir.file("check.sh", "#!/bin/sh\n", 0o666);
         let writable = format!(
             "refusing script {}: mode 0666 is group- or world-writable; chmod go-w it",
@@ -1607,7 +1578,7 @@ mod tests {
 
     #[test]
     fn root_refuses_writable_hooks_and_programs() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("config");
         let hook = dir.file("hook.sh", "#!/bin/sh\n", 0o775);
         for (opt, what) in [("--fail", "fail hook"), ("--recovery", "recovery hook")] {
             assert_eq!(
@@ -1676,7 +1647,7 @@ mod tests {
 
     #[test]
     fn pidfile_must_name_a_live_process() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("config");
         let live = Live::sleep();
         let good = dir.file("good.pid", &format!("{}\n", live.pid()), 0o644);
         assert_eq!(
@@ -1712,7 +1683,7 @@ mod tests {
 
     #[test]
     fn root_refuses_a_writable_pidfile() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("config");
         let live = Live::sleep();
         let path = dir.file("x.pid", &format!("{}\n", live.pid()), 0o664);
         assert_eq!(
@@ -1727,7 +1698,7 @@ mod tests {
 
     #[test]
     fn root_trusts_a_users_pidfile_only_for_that_users_process() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("config");
         let root_proc = Live::sleep();
         let path = dir.file("x.pid", &format!("{}\n", root_proc.pid()), 0o644);
         if let Err(e) = std::os::unix::fs::chown(&path, Some(65534), Some(65534)) {
@@ -1776,7 +1747,7 @@ mod tests {
 
     #[test]
     fn the_log_directory_must_exist() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("config");
         let log = dir.0.join("no-dir/heat.log");
         assert_eq!(
             err(&["--log", s(&log), "true"]),

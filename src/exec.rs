@@ -569,8 +569,6 @@ mod tests {
     use super::*;
     use std::cell::Cell;
     use std::fs;
-    use std::os::unix::fs::PermissionsExt;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::sync::RwLock;
 
     /// Spawning tests share it; the fd-leak test takes it alone, so that no
@@ -639,30 +637,7 @@ mod tests {
             .is_some_and(|mask| mask & (1 << (libc::SIGTERM - 1)) != 0)
     }
 
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new() -> TempDir {
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let n = N.fetch_add(1, Ordering::Relaxed);
-            let dir = std::env::temp_dir().join(format!("heat-exec-{}-{n}", std::process::id()));
-            fs::create_dir_all(&dir).unwrap();
-            TempDir(dir.canonicalize().unwrap())
-        }
-
-        fn file(&self, name: &str, body: &str, mode: u32) -> PathBuf {
-            let path = self.0.join(name);
-            fs::write(&path, body).unwrap();
-            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
-            path
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::testutil::TempDir;
 
     /// The pipes and pidfds this process holds.
     fn pipes_and_pidfds() -> Vec<String> {
@@ -813,7 +788,7 @@ mod tests {
     #[tokio::test]
     async fn a_program_that_cannot_start_is_127_or_126() {
         let _fds = FDS.read().await;
-        let dir = TempDir::new();
+        let dir = TempDir::new("exec");
         let mut spec = sh(Kind::Check, "");
         spec.program = dir.0.join("missing");
         let report = go(&spec).await;
@@ -834,7 +809,7 @@ mod tests {
     #[tokio::test]
     async fn a_script_without_shebang_runs_with_sh() {
         let _fds = FDS.read().await;
-        let dir = TempDir::new();
+        let dir = TempDir::new("exec");
         let mut spec = sh(Kind::Check, "");
         spec.program = dir.file("noshebang", "echo \"no shebang $1\"; exit 4\n", 0o755);
         spec.args = vec!["x".into()];
@@ -964,7 +939,7 @@ mod tests {
     #[tokio::test]
     async fn the_working_directory_is_honoured() {
         let _fds = FDS.read().await;
-        let dir = TempDir::new();
+        let dir = TempDir::new("exec");
         let mut spec = sh(Kind::Check, "pwd -P");
         spec.cwd = Some(dir.0.clone());
         let report = go(&spec).await;
@@ -985,7 +960,7 @@ mod tests {
             let pid = report.pid.unwrap();
             assert!(!Path::new(&format!("/proc/{pid}")).exists(), "child {pid} was not reaped");
         }
-        let dir = TempDir::new();
+        let dir = TempDir::new("exec");
         spec.program = dir.file("noshebang", "exit 0\n", 0o755);
         for _ in 0..5 {
             assert_eq!(go(&spec).await.outcome, Outcome::Exited(0));

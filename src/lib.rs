@@ -13,4 +13,6 @@ pub mod service;
 pub mod signal;
 pub mod supervisor;
 pub mod target;
+#[cfg(test)]
+mod testutil;
 pub mod timer;

@@ -489,27 +489,8 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// A fresh directory under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new() -> TempDir {
-            static COUNTER: AtomicUsize = AtomicUsize::new(0);
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let path =
-                std::env::temp_dir().join(format!("heat-log-test-{}-{n}", std::process::id()));
-            std::fs::create_dir_all(&path).unwrap();
-            TempDir(path)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::testutil::TempDir;
 
     fn entry(unix: u64, level: Level, name: &str, body: &[u8], dropped: u64) -> String {
         let mut out = Vec::new();
@@ -605,7 +586,7 @@ mod tests {
 
     #[test]
     fn creates_with_mode_0640() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("log");
         let path = dir.0.join("heat.verbose.log");
         let _log = Log::open(&path).unwrap();
         let mode = std::fs::metadata(&path).unwrap().mode() & 0o777;
@@ -614,7 +595,7 @@ mod tests {
 
     #[test]
     fn appends_to_an_existing_file() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("log");
         let path = dir.0.join("log");
         std::fs::write(&path, "old line\n").unwrap();
         let log = Log::open(&path).unwrap();
@@ -625,7 +606,7 @@ mod tests {
 
     #[test]
     fn missing_directory_is_an_error() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("log");
         let path = dir.0.join("nope").join("log");
         let err = Log::open(&path).expect_err("open must fail");
         assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{err}");
@@ -633,7 +614,7 @@ mod tests {
 
     #[test]
     fn symlink_is_refused_only_as_root() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("log");
         let real = dir.0.join("real");
         let link = dir.0.join("link");
         std::os::unix::fs::symlink(&real, &link).unwrap();
@@ -649,7 +630,7 @@ mod tests {
 
     #[test]
     fn reopen_after_rename_loses_nothing() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("log");
         let path = dir.0.join("log");
         let rotated = dir.0.join("log.1");
         let log = Log::open(&path).unwrap();
@@ -667,7 +648,7 @@ mod tests {
 
     #[test]
     fn reopen_between_bursts_keeps_every_entry_whole() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("log");
         let path = dir.0.join("log");
         let log = Log::open(&path).unwrap();
         for round in 0..5 {
@@ -694,7 +675,7 @@ mod tests {
 
     #[test]
     fn concurrent_writers_never_interleave() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("log");
         let path = dir.0.join("log");
         let log = Log::open(&path).unwrap();
         let threads: Vec<_> = (0..4)
@@ -732,7 +713,7 @@ mod tests {
 
     #[test]
     fn outage_keeps_entries_until_the_directory_returns() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("log");
         let logdir = dir.0.join("logs");
         std::fs::create_dir(&logdir).unwrap();
         let path = logdir.join("log");
@@ -755,7 +736,7 @@ mod tests {
 
     #[test]
     fn overflow_is_counted_and_reported_first() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("log");
         let logdir = dir.0.join("logs");
         std::fs::create_dir(&logdir).unwrap();
         let path = logdir.join("log");

@@ -220,9 +220,7 @@ fn parse_uid(status: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
     use std::process::{Child, Command, Stdio};
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
     const DEADLINE: Duration = Duration::from_secs(5);
@@ -353,29 +351,11 @@ mod tests {
         assert_eq!(err.raw_os_error(), Some(libc::ESRCH), "{err}");
     }
 
-    /// A fresh directory under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new() -> TempDir {
-            static COUNTER: AtomicUsize = AtomicUsize::new(0);
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let path =
-                std::env::temp_dir().join(format!("heat-target-test-{}-{n}", std::process::id()));
-            std::fs::create_dir_all(&path).unwrap();
-            TempDir(path)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::testutil::TempDir;
 
     #[test]
     fn reads_good_pidfiles() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("target");
         let path = dir.0.join("x.pid");
         for (text, pid) in
             [("1234\n", 1234), (" 42 \n", 42), ("77", 77), ("5\nextra\n", 5), ("9\r\n", 9)]
@@ -409,7 +389,7 @@ mod tests {
 
     #[test]
     fn pidfile_errors_name_the_file() {
-        let dir = TempDir::new();
+        let dir = TempDir::new("target");
         let missing = dir.0.join("missing.pid");
         let err = read_pidfile(&missing).expect_err("a missing pidfile was read");
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
