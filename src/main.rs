@@ -65,7 +65,7 @@ async fn start() -> ExitCode {
         let _ = out.write_all(config::describe(&settings).as_bytes()).and_then(|()| out.flush());
         return ExitCode::SUCCESS;
     }
-    if let Err(e) = raise_nofile_limit(settings.probes.len()) {
+    if let Err(e) = service::raise_nofile_limit(settings.probes.len()) {
         say(&e.to_string());
         return ExitCode::from(2);
     }
@@ -121,22 +121,4 @@ fn mark_inherited_fds_cloexec() {
     unsafe {
         libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
     }
-}
-
-/// Raises the soft open-file limit toward the hard one, as far as the probes
-/// need: a few fds per running probe (pipe, pidfd, target pidfd).
-fn raise_nofile_limit(probes: usize) -> Result<(), String> {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    let need = 64 + 4 * probes as u64;
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| e.to_string())?;
-    if soft >= need {
-        return Ok(());
-    }
-    if hard < need {
-        return Err(format!(
-            "the hard limit on open files ({hard}) is too low for {probes} probes (need {need}); raise LimitNOFILE or ulimit -Hn"
-        ));
-    }
-    setrlimit(Resource::RLIMIT_NOFILE, need, hard)
-        .map_err(|e| format!("cannot raise the open-file limit: {e}"))
 }

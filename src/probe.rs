@@ -290,10 +290,15 @@ impl Probe {
         matches!(self.mode, Mode::Recovery { .. })
     }
 
-    /// When the current recovery window closes, if it closes at a known time.
+    /// When the current recovery window closes: its end time, or for a window
+    /// of `n` more checks, the tick of the last of them.
     pub fn window_end(&self) -> Option<Instant> {
         match self.mode {
             Mode::Recovery { window: Window::Open(Until::Time(t)), .. } => Some(t),
+            Mode::Recovery { window: Window::Open(Until::Checks(n)), .. } => {
+                let running = u32::from(matches!(self.busy, Busy::Check { .. }));
+                Some(self.next_tick + self.rules.interval * n.saturating_sub(1 + running))
+            }
             _ => None,
         }
     }
@@ -813,6 +818,17 @@ mod tests {
         let a = s.cycle(20.0, 1.0, 1);
         assert!(matches!(a.last(), Some(Action::RunRecoveryHook(_))), "{a:?}");
         s
+    }
+
+    #[test]
+    fn a_count_window_ends_at_the_tick_of_its_last_check() {
+        let mut s = in_recovery(rules());
+        assert_eq!(s.p.window_end(), None, "no window while the hook runs");
+        s.tick(30.0);
+        s.hook_done(33.0); // 3 checks: at 33, then the ticks at 40 and 50
+        assert_eq!(s.p.window_end(), Some(s.at(50.0)));
+        s.done(34.0, 1);
+        assert_eq!(s.p.window_end(), Some(s.at(50.0)));
     }
 
     #[test]

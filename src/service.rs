@@ -296,11 +296,33 @@ impl Service {
             self.log.reopen_at(&settings.log);
             self.log_path = settings.log.clone();
         }
+        if let Err(e) = raise_nofile_limit(settings.probes.len()) {
+            tracing::warn!("{e}");
+            self.event(Level::Err, &e);
+        }
         let plan = self.apply(settings.probes);
         if asked || !plan.is_noop() {
             self.event(Level::Info, &plan.summary());
         }
     }
+}
+
+/// Raises the soft open-file limit toward the hard one, as far as the probes
+/// need: a few fds per running probe (pipe, pidfd, target pidfd).
+pub fn raise_nofile_limit(probes: usize) -> Result<(), String> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let need = 64 + 4 * probes as u64;
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| e.to_string())?;
+    if soft >= need {
+        return Ok(());
+    }
+    if hard < need {
+        return Err(format!(
+            "the hard limit on open files ({hard}) is too low for {probes} probes (need {need}); raise LimitNOFILE or ulimit -Hn"
+        ));
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, need, hard)
+        .map_err(|e| format!("cannot raise the open-file limit: {e}"))
 }
 
 /// The config file's directory, watched so that rename-over writes (editors,
