@@ -198,18 +198,27 @@ fn usr1_logs_the_state() {
 
 #[test]
 fn hup_and_usr1_during_start_up_do_not_kill_heat() {
-    for round in 0..3 {
+    // The window between the handlers and the first check is short: a round
+    // whose signals land after the first entry proves less, so rounds are
+    // repeated until three landed inside it (heat must survive every round).
+    let mut early = 0;
+    for round in 0..12 {
         let fx = Fixture::new(&format!("sig-early-{round}"));
         let mut h = fx.heat(&["-i", "100ms", "true"]);
         let caught = spin_until_caught(h.pid(), &[Signal::SIGHUP, Signal::SIGUSR1]);
         h.ensure(caught, "heat never installed handlers for HUP and USR1");
-        h.ensure(!fx.exists(LOG) || h.entries().len() <= 1, "sent too late: heat had started");
+        let in_time = !fx.exists(LOG) || h.entries().len() <= 1;
         h.kill(Signal::SIGHUP);
         h.kill(Signal::SIGUSR1);
         h.wait_named("true", 2);
         h.ensure_running("HUP/USR1 at start-up must not end heat");
         h.stop();
+        early += usize::from(in_time);
+        if early == 3 {
+            return;
+        }
     }
+    panic!("only {early} of 12 rounds signalled heat before its first check");
 }
 
 #[test]
