@@ -18,6 +18,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::{Signal as NixSignal, killpg};
@@ -50,8 +51,10 @@ const READS_PER_WAKE: usize = 16;
 pub struct Spec {
     pub program: PathBuf,
     pub args: Vec<OsString>,
-    /// The full environment of the child (already cleaned by the caller).
-    pub env: Vec<(OsString, OsString)>,
+    /// The child's environment: `env`, shared by every run (heat's own,
+    /// cleaned by the caller), then `env_extra`, this run's own variables.
+    pub env: Arc<[(OsString, OsString)]>,
+    pub env_extra: Vec<(OsString, OsString)>,
     pub cwd: Option<PathBuf>,
     pub kind: Kind,
     pub timeout: Duration,
@@ -467,7 +470,7 @@ fn command(
     cmd.args(script)
         .args(&spec.args)
         .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .envs(spec.env.iter().chain(&spec.env_extra).map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
@@ -581,7 +584,8 @@ mod tests {
         Spec {
             program: "/bin/sh".into(),
             args: vec!["-c".into(), script.into()],
-            env: vec![("PATH".into(), PATH.into())],
+            env: Arc::from([("PATH".into(), PATH.into())]),
+            env_extra: Vec::new(),
             cwd: None,
             kind,
             timeout: Duration::from_secs(10),
@@ -931,7 +935,8 @@ mod tests {
         let mut spec = sh(Kind::Check, "");
         spec.program = "/usr/bin/env".into();
         spec.args.clear();
-        spec.env = vec![("A".into(), "1".into()), ("B".into(), "two words".into())];
+        spec.env = Arc::from([("A".into(), "1".into())]);
+        spec.env_extra = vec![("B".into(), "two words".into())];
         let report = go(&spec).await;
         assert_eq!(text(&report), "A=1\nB=two words\n");
     }

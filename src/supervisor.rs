@@ -39,7 +39,7 @@ const PRIVATE_ENV: [&str; 6] = [
 const PIDFILE_POLL: Duration = Duration::from_millis(100);
 
 /// heat's environment, cleaned of what is meant for heat alone.
-pub fn child_env() -> Vec<(OsString, OsString)> {
+pub fn child_env() -> Arc<[(OsString, OsString)]> {
     std::env::vars_os()
         .filter(|(k, _)| {
             let k = k.to_string_lossy();
@@ -79,7 +79,8 @@ impl Stdout {
 /// What all supervisors share.
 pub struct Shared {
     pub log: Log,
-    pub env: Vec<(OsString, OsString)>,
+    /// heat's environment as checks and hooks get it, shared by every probe.
+    pub env: Arc<[(OsString, OsString)]>,
     /// Command-line mode: per-check lines on stdout (unless quiet).
     pub stdout: Option<Stdout>,
     /// Command-line mode: a lost target or a child killed from outside ends heat.
@@ -307,7 +308,8 @@ impl Supervisor {
         let spec = Spec {
             program: hook.path.clone(),
             args: Vec::new(),
-            env: self.env(env),
+            env: self.shared.env.clone(),
+            env_extra: self.env(env),
             cwd: self.cfg.workdir.clone(),
             kind: Kind::Hook,
             timeout: self.cfg.hook_timeout,
@@ -316,8 +318,9 @@ impl Supervisor {
         self.spawn(job, Rc::new(spec));
     }
 
+    /// A hook's own variables.
     fn env(&self, hook: &HookEnv) -> Vec<(OsString, OsString)> {
-        let mut env = probe_env(&self.cfg, &self.shared);
+        let mut env = probe_env(&self.cfg);
         env.extend(hook.vars().into_iter().map(|(k, v)| (k.into(), v.into())));
         if let TargetState::Live(t) = &self.target {
             env.push(("HEAT_TARGET_PID".into(), t.pid().to_string().into()));
@@ -622,7 +625,8 @@ fn check_spec(cfg: &ProbeConfig, shared: &Shared) -> Spec {
     Spec {
         program,
         args,
-        env: probe_env(cfg, shared),
+        env: shared.env.clone(),
+        env_extra: probe_env(cfg),
         cwd: cfg.workdir.clone(),
         kind: Kind::Check,
         timeout: cfg.timeout,
@@ -630,11 +634,9 @@ fn check_spec(cfg: &ProbeConfig, shared: &Shared) -> Spec {
     }
 }
 
-/// heat's cleaned environment plus `HEAT_PROBE`.
-fn probe_env(cfg: &ProbeConfig, shared: &Shared) -> Vec<(OsString, OsString)> {
-    let mut env = shared.env.clone();
-    env.push(("HEAT_PROBE".into(), cfg.name.clone().into()));
-    env
+/// What a probe's checks and hooks get beside heat's cleaned environment.
+fn probe_env(cfg: &ProbeConfig) -> Vec<(OsString, OsString)> {
+    vec![("HEAT_PROBE".into(), cfg.name.clone().into())]
 }
 
 /// One line on stderr. A broken stderr (a closed pipe, a restarted journal)
