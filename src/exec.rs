@@ -15,9 +15,7 @@
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -31,6 +29,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
 use crate::signal::Signal;
+use crate::spawn::{Env, Prepared};
 
 /// Time between TERM and KILL when a child is ended gracefully.
 pub(crate) const GRACE: Duration = Duration::from_secs(5);
@@ -53,7 +52,7 @@ pub struct Spec {
     pub args: Vec<OsString>,
     /// The child's environment: `env`, shared by every run (heat's own,
     /// cleaned by the caller), then `env_extra`, this run's own variables.
-    pub env: Arc<[(OsString, OsString)]>,
+    pub env: Arc<Env>,
     pub env_extra: Vec<(OsString, OsString)>,
     pub cwd: Option<PathBuf>,
     pub kind: Kind,
@@ -131,12 +130,32 @@ impl Report {
 /// future before it completes kills the child's group and reaps it on a
 /// short-lived thread, so even an abandoned run leaves no zombie.
 pub async fn run(spec: &Spec, stop: watch::Receiver<Stop>, on_start: impl FnOnce(u32)) -> Report {
-    run_with_grace(spec, stop, on_start, GRACE).await
+    match prepare(spec) {
+        Ok(prepared) => run_prepared(spec, &prepared, stop, on_start).await,
+        Err(report) => report,
+    }
+}
+
+/// `spec`'s program as `posix_spawn` takes it; build it once to run it often.
+pub fn prepare(spec: &Spec) -> Result<Prepared, Report> {
+    Prepared::new(&spec.program, &spec.args, spec.env.clone(), &spec.env_extra, spec.cwd.as_deref())
+        .map_err(|e| Report::not_started(126, e.to_string()))
+}
+
+/// `run` with `spec` prepared beforehand (by [`prepare`]).
+pub async fn run_prepared(
+    spec: &Spec,
+    prepared: &Prepared,
+    stop: watch::Receiver<Stop>,
+    on_start: impl FnOnce(u32),
+) -> Report {
+    run_with_grace(spec, prepared, stop, on_start, GRACE).await
 }
 
 /// `run` with the TERM-to-KILL grace as a parameter, so tests need not wait 5 s.
 async fn run_with_grace(
     spec: &Spec,
+    prepared: &Prepared,
     mut stop: watch::Receiver<Stop>,
     on_start: impl FnOnce(u32),
     grace: Duration,
@@ -144,7 +163,7 @@ async fn run_with_grace(
     if *stop.borrow_and_update() != Stop::No {
         return Report::without_child(Outcome::Ended);
     }
-    let mut child = match Child::start(spec) {
+    let mut child = match Child::start(prepared) {
         Ok(child) => child,
         Err(report) => return report,
     };
@@ -177,18 +196,18 @@ struct Ending {
 }
 
 impl Child {
-    fn start(spec: &Spec) -> Result<Child, Report> {
+    fn start(prepared: &Prepared) -> Result<Child, Report> {
         // Before the spawn, so that a stop right after exec is not missed.
         let sigchld = signal(SignalKind::child())
             .map_err(|e| Report::not_started(126, format!("cannot listen for SIGCHLD: {e}")))?;
         let (read, write) = output_pipe()
             .map_err(|e| Report::not_started(126, format!("cannot create the output pipe: {e}")))?;
-        let child = spawn(spec, write)
+        // The parent's write end closes when `write` drops, right after the spawn.
+        let pid = prepared
+            .spawn(write.as_fd())
             .map_err(|e| Report::not_started(exec_failure_code(&e), e.to_string()))?;
+        drop(write);
         let spawned = Instant::now();
-        let pid = child.id();
-        // Dropping a std Child neither waits nor kills: the pidfd does the rest.
-        drop(child);
         let pidfd = match open_pidfd(pid) {
             Ok(fd) => fd,
             Err(e) => {
@@ -445,43 +464,6 @@ fn output_pipe() -> io::Result<(pipe::Receiver, OwnedFd)> {
     Ok((pipe::Receiver::from_owned_fd_unchecked(read)?, write))
 }
 
-/// Spawns `spec`, retrying a script without `#!` (ENOEXEC) with /bin/sh as a
-/// shell would. The parent's copies of the write end are closed on return.
-fn spawn(spec: &Spec, write: OwnedFd) -> io::Result<std::process::Child> {
-    let first = command(spec, &spec.program, None, write.try_clone()?)?.spawn();
-    match first {
-        Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => {
-            command(spec, Path::new("/bin/sh"), Some(&spec.program), write)?.spawn()
-        }
-        other => other,
-    }
-}
-
-/// The command for one spawn attempt; it owns the write ends it was given, so
-/// dropping it closes them in the parent.
-fn command(
-    spec: &Spec,
-    program: &Path,
-    script: Option<&Path>,
-    stdout: OwnedFd,
-) -> io::Result<Command> {
-    let stderr = stdout.try_clone()?;
-    let mut cmd = Command::new(program);
-    cmd.args(script)
-        .args(&spec.args)
-        .env_clear()
-        .envs(spec.env.iter().chain(&spec.env_extra).map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
-        .process_group(0);
-    if let Some(cwd) = &spec.cwd {
-        // glibc ≥ 2.29 has posix_spawn_file_actions_addchdir_np: std stays on posix_spawn.
-        cmd.current_dir(cwd);
-    }
-    Ok(cmd)
-}
-
 /// 127 for a program that does not exist, 126 for any other failure, as a shell reports.
 fn exec_failure_code(e: &io::Error) -> i32 {
     if e.raw_os_error() == Some(libc::ENOENT) { 127 } else { 126 }
@@ -584,13 +566,24 @@ mod tests {
         Spec {
             program: "/bin/sh".into(),
             args: vec!["-c".into(), script.into()],
-            env: Arc::from([("PATH".into(), PATH.into())]),
+            env: Arc::new(Env::new([("PATH", PATH)])),
             env_extra: Vec::new(),
             cwd: None,
             kind,
             timeout: Duration::from_secs(10),
             max_output: 65536,
         }
+    }
+
+    /// `run` with a short grace.
+    async fn graced(
+        spec: &Spec,
+        stop: watch::Receiver<Stop>,
+        on_start: impl FnOnce(u32),
+        grace: Duration,
+    ) -> Report {
+        let prepared = prepare(spec).unwrap();
+        run_with_grace(spec, &prepared, stop, on_start, grace).await
     }
 
     /// A run whose stop sender is already dropped: a closed channel is no request.
@@ -770,7 +763,7 @@ mod tests {
         assert!(abandoned.is_err(), "the run ended by itself: {abandoned:?}");
         let proc_entry = format!("/proc/{}", pid.get());
         poll_until("the abandoned child is reaped", Duration::from_secs(2), || {
-            !Path::new(&proc_entry).exists()
+            !std::path::Path::new(&proc_entry).exists()
         })
         .await;
     }
@@ -851,7 +844,7 @@ mod tests {
             sent.set(Some(Instant::now()));
             tx.send(Stop::Graceful).unwrap();
         };
-        let (report, ()) = tokio::join!(run_with_grace(&spec, rx, |p| pid.set(p), grace), stopper);
+        let (report, ()) = tokio::join!(graced(&spec, rx, |p| pid.set(p), grace), stopper);
         let waited = sent.get().unwrap().elapsed();
         assert_eq!(report.outcome, Outcome::Ended);
         assert!(waited >= grace, "killed before the grace: {waited:?}");
@@ -874,10 +867,8 @@ mod tests {
             tx.send(Stop::Now).unwrap();
         };
         let t0 = Instant::now();
-        let (report, ()) = tokio::join!(
-            run_with_grace(&spec, rx, |p| pid.set(p), Duration::from_secs(30)),
-            stopper
-        );
+        let (report, ()) =
+            tokio::join!(graced(&spec, rx, |p| pid.set(p), Duration::from_secs(30)), stopper);
         assert_eq!(report.outcome, Outcome::Ended);
         assert!(t0.elapsed() < Duration::from_secs(3), "took {:?}", t0.elapsed());
     }
@@ -922,7 +913,7 @@ mod tests {
         let grace = Duration::from_millis(300);
         spec.args[1] = "trap '' TERM; exec sleep 30".into();
         let t0 = Instant::now();
-        let report = run_with_grace(&spec, watch::channel(Stop::No).1, |_| {}, grace).await;
+        let report = graced(&spec, watch::channel(Stop::No).1, |_| {}, grace).await;
         assert_eq!(report.outcome, Outcome::TimedOut);
         let took = t0.elapsed();
         assert!(took >= spec.timeout + grace, "killed before the grace: {took:?}");
@@ -935,7 +926,7 @@ mod tests {
         let mut spec = sh(Kind::Check, "");
         spec.program = "/usr/bin/env".into();
         spec.args.clear();
-        spec.env = Arc::from([("A".into(), "1".into())]);
+        spec.env = Arc::new(Env::new([("A", "1")]));
         spec.env_extra = vec![("B".into(), "two words".into())];
         let report = go(&spec).await;
         assert_eq!(text(&report), "A=1\nB=two words\n");
@@ -963,7 +954,10 @@ mod tests {
             let report = go(&spec).await;
             assert_eq!(report.outcome, Outcome::Exited(0));
             let pid = report.pid.unwrap();
-            assert!(!Path::new(&format!("/proc/{pid}")).exists(), "child {pid} was not reaped");
+            assert!(
+                !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                "child {pid} was not reaped"
+            );
         }
         let dir = TempDir::new("exec");
         spec.program = dir.file("noshebang", "exit 0\n", 0o755);

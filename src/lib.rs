@@ -11,6 +11,7 @@ pub mod probe;
 pub mod reload;
 pub mod service;
 pub mod signal;
+pub mod spawn;
 pub mod supervisor;
 pub mod target;
 #[cfg(test)]

@@ -22,6 +22,7 @@ use crate::exec::{self, Kind, Outcome, Report, Spec, Stop};
 use crate::log::{Level, Log};
 use crate::probe::{Action, CheckResult, Dest, Event, HookEnv, Note, Probe, Rules};
 use crate::signal::Signal;
+use crate::spawn::{Env, Prepared};
 use crate::target::{self, Target};
 use crate::timer;
 
@@ -39,13 +40,11 @@ const PRIVATE_ENV: [&str; 6] = [
 const PIDFILE_POLL: Duration = Duration::from_millis(100);
 
 /// heat's environment, cleaned of what is meant for heat alone.
-pub fn child_env() -> Arc<[(OsString, OsString)]> {
-    std::env::vars_os()
-        .filter(|(k, _)| {
-            let k = k.to_string_lossy();
-            !k.starts_with("HEAT_") && !PRIVATE_ENV.contains(&k.as_ref())
-        })
-        .collect()
+pub fn child_env() -> Arc<Env> {
+    Arc::new(Env::new(std::env::vars_os().filter(|(k, _)| {
+        let k = k.to_string_lossy();
+        !k.starts_with("HEAT_") && !PRIVATE_ENV.contains(&k.as_ref())
+    })))
 }
 
 /// The per-check line on stdout (command-line mode). It stops printing, and
@@ -80,7 +79,7 @@ impl Stdout {
 pub struct Shared {
     pub log: Log,
     /// heat's environment as checks and hooks get it, shared by every probe.
-    pub env: Arc<[(OsString, OsString)]>,
+    pub env: Arc<Env>,
     /// Command-line mode: per-check lines on stdout (unless quiet).
     pub stdout: Option<Stdout>,
     /// Command-line mode: a lost target or a child killed from outside ends heat.
@@ -175,7 +174,7 @@ struct Names {
 pub struct Supervisor {
     cfg: Arc<ProbeConfig>,
     /// Built once: every check of the probe is started the same way.
-    check_spec: Rc<Spec>,
+    check_spec: Rc<Ready>,
     tally: Tally,
     shared: Rc<Shared>,
     probe: Probe,
@@ -196,7 +195,7 @@ impl Supervisor {
         } else {
             Names { check: cfg.display.clone(), heat: "heat".into(), probe: String::new() }
         };
-        let check_spec = Rc::new(check_spec(&cfg, &shared));
+        let check_spec = Rc::new(Ready::new(check_spec(&cfg, &shared)));
         Supervisor {
             check_spec,
             tally: Tally { shared: shared.clone(), failing: false, recovering: false },
@@ -315,7 +314,7 @@ impl Supervisor {
             timeout: self.cfg.hook_timeout,
             max_output: self.cfg.max_output,
         };
-        self.spawn(job, Rc::new(spec));
+        self.spawn(job, Rc::new(Ready::new(spec)));
     }
 
     /// A hook's own variables.
@@ -328,9 +327,14 @@ impl Supervisor {
         env
     }
 
-    fn spawn(&mut self, job: Job, spec: Rc<Spec>) {
+    fn spawn(&mut self, job: Job, ready: Rc<Ready>) {
         let (stop, rx) = watch::channel(Stop::No);
-        let report = Box::pin(async move { exec::run(&spec, rx, |_| {}).await });
+        let report = Box::pin(async move {
+            match &ready.prepared {
+                Ok(prepared) => exec::run_prepared(&ready.spec, prepared, rx, |_| {}).await,
+                Err(not_started) => not_started.clone(),
+            }
+        });
         self.running = Some(Running { job, stop, report });
     }
 
@@ -612,6 +616,20 @@ impl Supervisor {
         let (_tx, mut rx) = mpsc::unbounded_channel();
         self.stop(Some(Stop::Graceful), &mut rx).await;
         Exit::Fatal(msg)
+    }
+}
+
+/// A spec and its program prepared for `posix_spawn`: built once per probe
+/// for its checks.
+struct Ready {
+    spec: Spec,
+    prepared: Result<Prepared, Report>,
+}
+
+impl Ready {
+    fn new(spec: Spec) -> Ready {
+        let prepared = exec::prepare(&spec);
+        Ready { spec, prepared }
     }
 }
 
