@@ -110,12 +110,19 @@ impl<'de> Deserialize<'de> for Scalar {
 struct Source<'a> {
     path: &'a Path,
     text: &'a str,
+    /// Where each line after the first starts: a span's line is a search away.
+    newlines: Vec<usize>,
 }
 
-impl Source<'_> {
+impl<'a> Source<'a> {
+    fn new(path: &'a Path, text: &'a str) -> Source<'a> {
+        let newlines =
+            text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i).collect();
+        Source { path, text, newlines }
+    }
+
     fn line(&self, offset: usize) -> usize {
-        let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+        self.newlines.partition_point(|&nl| nl < offset) + 1
     }
 
     fn origin(&self, span: std::ops::Range<usize>, key: &str) -> Origin {
@@ -203,7 +210,7 @@ pub fn load(path: &Path, cli: &Cli, env: &Env) -> Result<Settings, ConfigError> 
 
 /// Validates the text of a config file found at `path`.
 pub fn parse(text: &str, path: &Path, cli: &Cli, env: &Env) -> Result<Settings, ConfigError> {
-    let src = Source { path, text };
+    let src = Source::new(path, text);
     let file: RawFile = toml::from_str(text).map_err(|e| parse_error(&src, &e))?;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
