@@ -38,7 +38,7 @@ pub(crate) const GRACE: Duration = Duration::from_secs(5);
 /// group (a `setsid` daemon) may hold the pipe open forever.
 pub(crate) const OUTPUT_TAIL: Duration = Duration::from_millis(100);
 
-/// Size of the stack buffer the pipe is read through.
+/// Size of the buffer the pipes are read through (one per thread, shared by all runs).
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Reads per wake-up, so that a flood of output cannot starve the exit watch.
@@ -227,7 +227,6 @@ impl Child {
         grace: Duration,
     ) -> Report {
         let mut out = Output::new(spec.max_output);
-        let mut buf = [0u8; READ_CHUNK];
         let mut ending = Ending::default();
         let mut pipe_open = true;
         let mut stop_open = true;
@@ -270,7 +269,7 @@ impl Child {
                     signal_group(self.pid, NixSignal::SIGKILL);
                 }
                 ready = self.output.readable(), if pipe_open => {
-                    pipe_open = ready.is_ok() && !read_available(&self.output, &mut buf, &mut out);
+                    pipe_open = ready.is_ok() && !read_available(&self.output, &mut out);
                 }
             }
             if let Some(at) = ending.kill_at.filter(|_| ending.kill_at != kill_was_due) {
@@ -280,7 +279,7 @@ impl Child {
         let ended = SystemTime::now();
         self.finish(spec.kind);
         if pipe_open {
-            self.read_tail(&mut buf, &mut out).await;
+            self.read_tail(&mut out).await;
         }
         Report {
             pid: Some(self.pid),
@@ -362,10 +361,10 @@ impl Child {
     }
 
     /// Reads until end of file, for at most `OUTPUT_TAIL`.
-    async fn read_tail(&self, buf: &mut [u8], out: &mut Output) {
+    async fn read_tail(&self, out: &mut Output) {
         let drain = async {
             while self.output.readable().await.is_ok() {
-                if read_available(&self.output, buf, out) {
+                if read_available(&self.output, out) {
                     break;
                 }
             }
@@ -417,7 +416,7 @@ struct Output {
 
 impl Output {
     fn new(max: usize) -> Output {
-        Output { kept: Vec::with_capacity(max.min(4096)), max, dropped: 0 }
+        Output { kept: Vec::new(), max, dropped: 0 }
     }
 
     fn push(&mut self, chunk: &[u8]) {
@@ -429,20 +428,27 @@ impl Output {
 
 /// Reads what the pipe holds now; true at end of file (or on a read error,
 /// after which the pipe is still kept open until the run ends).
-fn read_available(pipe: &pipe::Receiver, buf: &mut [u8], out: &mut Output) -> bool {
-    for _ in 0..READS_PER_WAKE {
-        match pipe.try_read(buf) {
-            Ok(0) => return true,
-            Ok(n) => out.push(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                tracing::debug!(error = %e, "reading a child's output failed");
-                return true;
+fn read_available(pipe: &pipe::Receiver, out: &mut Output) -> bool {
+    thread_local! {
+        // Not in each run's future: a thousand running checks would hold 16 KiB each.
+        static BUF: std::cell::RefCell<Box<[u8]>> =
+            std::cell::RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+    }
+    BUF.with_borrow_mut(|buf| {
+        for _ in 0..READS_PER_WAKE {
+            match pipe.try_read(buf) {
+                Ok(0) => return true,
+                Ok(n) => out.push(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "reading a child's output failed");
+                    return true;
+                }
             }
         }
-    }
-    false
+        false
+    })
 }
 
 /// A pipe whose read end is heat's (non-blocking) and write end the child's
