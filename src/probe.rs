@@ -618,6 +618,21 @@ mod tests {
     }
 
     #[test]
+    fn ten_thousand_late_ticks_never_move_the_schedule() {
+        let mut r = rules();
+        r.interval = Duration::from_millis(10);
+        let mut s = Sim::new(r);
+        for k in 0..10_000u64 {
+            let due = s.next();
+            assert!((due - k as f64 * 0.01).abs() < 1e-9, "tick {k} due at {due}");
+            // Late by up to 3 ms, the check taking up to 4 ms more.
+            let late = (k % 7) as f64 * 0.0005;
+            assert_eq!(s.tick(due + late), vec![Action::StartCheck], "tick {k}");
+            s.done(due + late + (k % 5) as f64 * 0.001, 0);
+        }
+    }
+
+    #[test]
     fn early_tick_is_ignored() {
         let mut s = Sim::new(rules());
         s.cycle(0.0, 1.0, 0);
