@@ -50,12 +50,8 @@ fn c_string(s: &OsStr) -> io::Result<CString> {
 pub struct Prepared {
     program: CString,
     argv: Argv,
-    /// `/bin/sh program args…`: a script without `#!` runs as a shell would run it.
-    sh_argv: Argv,
-    /// Kept alive: `envp` points into them.
-    _env: Arc<Env>,
-    _extra: Vec<CString>,
-    envp: Vec<*const c_char>,
+    env: Arc<Env>,
+    extra: Vec<CString>,
     cwd: Option<CString>,
 }
 
@@ -83,30 +79,35 @@ impl Prepared {
         cwd: Option<&Path>,
     ) -> io::Result<Prepared> {
         let program_c = c_string(program.as_os_str())?;
-        let args: Vec<CString> = args.iter().map(|a| c_string(a)).collect::<io::Result<_>>()?;
-        let argv =
-            Argv::new(std::iter::once(program_c.clone()).chain(args.iter().cloned()).collect());
-        let sh = [c"/bin/sh".to_owned(), program_c.clone()];
-        let sh_argv = Argv::new(sh.into_iter().chain(args).collect());
+        let mut strings = vec![program_c.clone()];
+        for a in args {
+            strings.push(c_string(a)?);
+        }
         let extra: Vec<CString> = extra.iter().filter_map(|(k, v)| entry(k, v)).collect();
-        let mut envp: Vec<*const c_char> = env.0.iter().chain(&extra).map(|s| s.as_ptr()).collect();
-        envp.push(std::ptr::null());
         let cwd = cwd.map(|d| c_string(d.as_os_str())).transpose()?;
-        Ok(Prepared { program: program_c, argv, sh_argv, _env: env, _extra: extra, envp, cwd })
+        Ok(Prepared { program: program_c, argv: Argv::new(strings), env, extra, cwd })
     }
 
     /// Starts the program with stdout and stderr on `out`; returns its pid.
     /// ENOEXEC (no `#!`) is retried with /bin/sh.
     pub fn spawn(&self, out: BorrowedFd<'_>) -> io::Result<u32> {
-        match self.spawn_with(&self.program, &self.argv, out) {
+        match self.spawn_with(&self.program, &self.argv.ptrs, out) {
             Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => {
-                self.spawn_with(c"/bin/sh", &self.sh_argv, out)
+                // `/bin/sh program args…`, as a shell runs a script without `#!`.
+                let mut sh = vec![c"/bin/sh".as_ptr()];
+                sh.extend_from_slice(&self.argv.ptrs);
+                self.spawn_with(c"/bin/sh", &sh, out)
             }
             other => other,
         }
     }
 
-    fn spawn_with(&self, program: &CStr, argv: &Argv, out: BorrowedFd<'_>) -> io::Result<u32> {
+    fn spawn_with(
+        &self,
+        program: &CStr,
+        argv: &[*const c_char],
+        out: BorrowedFd<'_>,
+    ) -> io::Result<u32> {
         let null = dev_null()?;
         let actions = FileActions::new()?;
         actions.dup2(null.as_raw_fd(), 0)?;
@@ -120,18 +121,40 @@ impl Prepared {
             })?;
         }
         let attr = Attr::new()?;
+        // envp is assembled per spawn in a buffer the thread reuses: a probe
+        // keeps no pointer array of its own.
+        thread_local! {
+            static ENVP: std::cell::RefCell<Vec<*const c_char>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        ENVP.with_borrow_mut(|envp| {
+            envp.clear();
+            envp.extend(self.env.0.iter().chain(&self.extra).map(|s| s.as_ptr()));
+            envp.push(std::ptr::null());
+            self.posix_spawn(program, argv, envp, &actions, &attr)
+        })
+    }
+
+    fn posix_spawn(
+        &self,
+        program: &CStr,
+        argv: &[*const c_char],
+        envp: &[*const c_char],
+        actions: &FileActions,
+        attr: &Attr,
+    ) -> io::Result<u32> {
         let mut pid: libc::pid_t = 0;
-        // SAFETY: every pointer is valid for the call: the C strings and the
-        // NULL-terminated argv/envp arrays live in `self`, the actions and
-        // attributes were initialised above and outlive the call.
+        // SAFETY: every pointer is valid for the call: argv and envp are
+        // NULL-terminated arrays of pointers into C strings that `self` (or a
+        // 'static literal) owns; the actions and attributes are initialised
+        // and outlive the call.
         check(unsafe {
             libc::posix_spawn(
                 &mut pid,
                 program.as_ptr(),
                 actions.as_ptr(),
                 attr.as_ptr(),
-                argv.ptrs.as_ptr() as *const *mut c_char,
-                self.envp.as_ptr() as *const *mut c_char,
+                argv.as_ptr() as *const *mut c_char,
+                envp.as_ptr() as *const *mut c_char,
             )
         })?;
         Ok(pid as u32)
