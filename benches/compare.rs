@@ -44,6 +44,9 @@ macro_rules! say {
     }};
 }
 
+/// Where the hand-written part of the report begins.
+const NOTES_MARKER: &str = "<!-- notes: kept across runs -->";
+
 fn main() -> ExitCode {
     STARTED.get_or_init(Instant::now);
     let opts = match Opts::parse(std::env::args().skip(1)) {
@@ -256,6 +259,14 @@ fn run_in(opts: &Opts, root: &Path, heat: PathBuf, dir: &Path) -> Result<(), Str
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{text}");
     if let Some(path) = &opts.out {
+        // The analysis written by hand below the marker outlives the figures.
+        let kept = fs::read_to_string(path).ok().and_then(|old| {
+            old.find(NOTES_MARKER).map(|at| old[at..].to_string())
+        });
+        let text = match kept {
+            Some(notes) => format!("{}\n\n{notes}", text.trim_end()),
+            None => text,
+        };
         fs::write(path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         say!("wrote {}", path.display());
     }
