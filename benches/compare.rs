@@ -260,9 +260,9 @@ fn run_in(opts: &Opts, root: &Path, heat: PathBuf, dir: &Path) -> Result<(), Str
     let _ = writeln!(out, "{text}");
     if let Some(path) = &opts.out {
         // The analysis written by hand below the marker outlives the figures.
-        let kept = fs::read_to_string(path).ok().and_then(|old| {
-            old.find(NOTES_MARKER).map(|at| old[at..].to_string())
-        });
+        let kept = fs::read_to_string(path)
+            .ok()
+            .and_then(|old| old.find(NOTES_MARKER).map(|at| old[at..].to_string()));
         let text = match kept {
             Some(notes) => format!("{}\n\n{notes}", text.trim_end()),
             None => text,
