@@ -1864,26 +1864,12 @@ mod tests {
 
     fn sample() -> ProbeConfig {
         ProbeConfig {
-            name: "cli".into(),
             check: Check::Exec {
                 program: "/usr/bin/curl".into(),
                 args: vec!["-sf".into(), "localhost/health_check".into()],
             },
             display: "curl -sf localhost/health_check".into(),
-            interval: DEFAULT_INTERVAL,
-            timeout: DEFAULT_INTERVAL,
-            target: None,
-            signal: None,
-            fail: None,
-            recovery: None,
-            threshold: NonZeroU32::MIN,
-            start_period: Duration::ZERO,
-            recovery_timeout: None,
-            fault_signal: None,
-            success_signal: None,
-            hook_timeout: DEFAULT_HOOK_TIMEOUT,
-            max_output: DEFAULT_MAX_OUTPUT,
-            workdir: None,
+            ..crate::testutil::probe_config("cli")
         }
     }
 

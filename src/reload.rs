@@ -79,29 +79,10 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Check;
-    use std::num::NonZeroU32;
 
     fn probe(name: &str, interval: u64) -> ProbeConfig {
-        ProbeConfig {
-            name: name.into(),
-            check: Check::Shell { command: "true".into() },
-            display: "true".into(),
-            interval: Duration::from_secs(interval),
-            timeout: Duration::from_secs(interval),
-            target: None,
-            signal: None,
-            fail: None,
-            recovery: None,
-            threshold: NonZeroU32::MIN,
-            start_period: Duration::ZERO,
-            recovery_timeout: None,
-            fault_signal: None,
-            success_signal: None,
-            hook_timeout: Duration::from_secs(300),
-            max_output: 65536,
-            workdir: None,
-        }
+        let interval = Duration::from_secs(interval);
+        ProbeConfig { interval, timeout: interval, ..crate::testutil::probe_config(name) }
     }
 
     #[test]

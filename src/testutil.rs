@@ -1,8 +1,14 @@
 //! Helpers shared by the unit tests.
 
+use std::num::NonZeroU32;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::config::{
+    Check, DEFAULT_HOOK_TIMEOUT, DEFAULT_INTERVAL, DEFAULT_MAX_OUTPUT, ProbeConfig,
+};
 
 /// A fresh directory under the system temp dir (canonical), removed on drop.
 pub struct TempDir(pub PathBuf);
@@ -33,5 +39,28 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A probe with every setting at its default: `true` in shell form.
+pub fn probe_config(name: &str) -> ProbeConfig {
+    ProbeConfig {
+        name: name.into(),
+        check: Check::Shell { command: "true".into() },
+        display: "true".into(),
+        interval: DEFAULT_INTERVAL,
+        timeout: DEFAULT_INTERVAL,
+        target: None,
+        signal: None,
+        fail: None,
+        recovery: None,
+        threshold: NonZeroU32::MIN,
+        start_period: Duration::ZERO,
+        recovery_timeout: None,
+        fault_signal: None,
+        success_signal: None,
+        hook_timeout: DEFAULT_HOOK_TIMEOUT,
+        max_output: DEFAULT_MAX_OUTPUT,
+        workdir: None,
     }
 }
