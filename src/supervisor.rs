@@ -341,16 +341,8 @@ impl Supervisor {
     /// Logs a finished run and turns it into the probe's event.
     fn finished(&mut self, report: Report) -> Result<Option<Event>, String> {
         let job = self.running.take().expect("a run was polled").job;
-        let (name, hook) = match job {
-            Job::Check => (self.names.check.clone(), None),
-            Job::FailHook => (self.hook_name(self.cfg.fail.as_ref()), self.cfg.fail.as_ref()),
-            Job::RecoveryHook => {
-                (self.hook_name(self.cfg.recovery.as_ref()), self.cfg.recovery.as_ref())
-            }
-        };
-        let timeout = if hook.is_some() { self.cfg.hook_timeout } else { self.cfg.timeout };
-        self.log_run(&name, &report, job, timeout);
-        let what = match hook {
+        self.log_run(job, &report);
+        let what = match self.hook_of(job) {
             Some(h) => format!("hook {}", h.display),
             None => "check".to_string(),
         };
@@ -385,12 +377,20 @@ impl Supervisor {
         Ok(Some(Event::CheckDone(CheckResult { code, pid: report.pid, ended_unix })))
     }
 
-    fn hook_name(&self, hook: Option<&Hook>) -> String {
-        let display = hook.map_or("", |h| h.display.as_str());
-        format!("{}{display}", self.names.probe)
+    fn hook_of(&self, job: Job) -> Option<&Hook> {
+        match job {
+            Job::Check => None,
+            Job::FailHook => self.cfg.fail.as_ref(),
+            Job::RecoveryHook => self.cfg.recovery.as_ref(),
+        }
     }
 
-    fn log_run(&self, name: &str, report: &Report, job: Job, timeout: Duration) {
+    /// The run's entry: named by the check or the hook, with heat's marker.
+    fn log_run(&self, job: Job, report: &Report) {
+        let (name, timeout) = match self.hook_of(job) {
+            Some(h) => (format!("{}{}", self.names.probe, h.display), self.cfg.hook_timeout),
+            None => (self.names.check.clone(), self.cfg.timeout),
+        };
         let marker = match &report.outcome {
             Outcome::Exited(_) => None,
             Outcome::TimedOut if job == Job::Check => {
@@ -410,7 +410,7 @@ impl Supervisor {
         };
         let log = &self.shared.log;
         match marker {
-            None => log.write(report.ended, level, name, &report.output, report.dropped),
+            None => log.write(report.ended, level, &name, &report.output, report.dropped),
             Some(m) => {
                 let mut body = Vec::with_capacity(report.output.len() + m.len() + 10);
                 body.extend_from_slice(&report.output);
@@ -418,7 +418,7 @@ impl Supervisor {
                     body.push(b'\n');
                 }
                 body.extend_from_slice(format!("[heat: {m}]\n").as_bytes());
-                log.write(report.ended, level, name, &body, report.dropped);
+                log.write(report.ended, level, &name, &body, report.dropped);
             }
         }
     }
@@ -592,14 +592,7 @@ impl Supervisor {
             };
             let job = running.job;
             self.running = None;
-            let (name, timeout) = match job {
-                Job::Check => (self.names.check.clone(), self.cfg.timeout),
-                Job::FailHook => (self.hook_name(self.cfg.fail.as_ref()), self.cfg.hook_timeout),
-                Job::RecoveryHook => {
-                    (self.hook_name(self.cfg.recovery.as_ref()), self.cfg.hook_timeout)
-                }
-            };
-            self.log_run(&name, &report, job, timeout);
+            self.log_run(job, &report);
         }
         for action in self.probe.on_stop() {
             if let Action::Signal { signal, dest } = action {
