@@ -13,7 +13,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::num::NonZeroU32;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -814,29 +814,12 @@ fn pidfile(raw: &Raw<PathBuf>, env: &Env) -> Result<(), ConfigError> {
     }
 }
 
-/// The pid on a pidfile's first line.
+/// The pid on a pidfile's first line (the target's own reader), for the
+/// checks above.
 fn read_pidfile(path: &Path) -> Result<i32, String> {
-    let mut head = Vec::new();
-    fs::File::open(path)
-        .and_then(|f| f.take(4096).read_to_end(&mut head))
-        .map_err(|e| format!("cannot read it: {}", io_reason(&e)))?;
-    pid_from_pidfile_text(&String::from_utf8_lossy(&head))
+    crate::target::read_pidfile(path).map(|pid| pid as i32).map_err(|e| e.to_string())
 }
 
-fn pid_from_pidfile_text(text: &str) -> Result<i32, String> {
-    let first = text.lines().next().unwrap_or("").trim();
-    if first.is_empty() {
-        return Err("is empty (expected a pid on its first line)".to_string());
-    }
-    let pid: i64 = first.parse().map_err(|_| format!("first line {first:?} is not a pid"))?;
-    if pid <= 0 {
-        return Err(format!("names pid {pid}: must be a positive integer"));
-    }
-    i32::try_from(pid).map_err(|_| format!("names pid {pid}: no such process"))
-}
-
-/// As root, a pidfile owned by another user is trusted only for that user's
-/// own process: otherwise that user could have heat signal anything (SPEC §8).
 /// Whether heat may follow `pid` named by the pidfile at `path` now (a
 /// restarted target): as root, the file must not be writable by others and an
 /// owner other than root vouches only for its own processes (SPEC §8).
@@ -849,6 +832,8 @@ pub fn pidfile_trusted(path: &Path, pid: u32) -> Result<(), String> {
     trust_owner(&raw, &meta, pid as i32, &env).map_err(|e| e.0)
 }
 
+/// As root, a pidfile owned by another user is trusted only for that user's
+/// own process: otherwise that user could have heat signal anything (SPEC §8).
 fn trust_owner(
     raw: &Raw<PathBuf>,
     meta: &fs::Metadata,
@@ -1140,18 +1125,6 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), arg);
-    }
-
-    #[test]
-    fn pidfile_text() {
-        assert_eq!(pid_from_pidfile_text("1234\n"), Ok(1234));
-        assert_eq!(pid_from_pidfile_text("  1234  \nextra\n"), Ok(1234));
-        assert_eq!(pid_from_pidfile_text("1234"), Ok(1234));
-        assert!(pid_from_pidfile_text("").unwrap_err().starts_with("is empty"));
-        assert!(pid_from_pidfile_text("\n1234\n").unwrap_err().starts_with("is empty"));
-        assert_eq!(pid_from_pidfile_text("abc\n"), Err("first line \"abc\" is not a pid".into()));
-        assert!(pid_from_pidfile_text("0\n").unwrap_err().contains("positive"));
-        assert!(pid_from_pidfile_text("-3\n").unwrap_err().contains("positive"));
     }
 
     #[test]
@@ -1657,8 +1630,8 @@ mod tests {
 
         let cases = [
             ("missing.pid", None, "no such file".to_string()),
-            ("empty.pid", Some(""), "is empty (expected a pid on its first line)".to_string()),
-            ("junk.pid", Some("nginx\n"), "first line \"nginx\" is not a pid".to_string()),
+            ("empty.pid", Some(""), "is empty: the service has not written its pid".to_string()),
+            ("junk.pid", Some("nginx\n"), "first line 'nginx' is not a pid".to_string()),
             ("init.pid", Some("1\n"), "names pid 1: pid 1 (init) is never a target".to_string()),
         ];
         for (name, text, reason) in cases {

@@ -658,7 +658,7 @@ pub fn say(msg: &str) {
 
 /// The live process a pidfile names, other than `dead`, if heat may trust it.
 fn from_pidfile(path: &std::path::Path, dead: Option<u32>) -> Result<Target, String> {
-    let pid = target::read_pidfile(path).map_err(|e| e.to_string())?;
+    let pid = target::read_pidfile(path).map_err(|e| format!("pidfile {}: {e}", path.display()))?;
     if Some(pid) == dead {
         return Err(format!("pidfile {} still names pid {pid}", path.display()));
     }
