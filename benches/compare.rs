@@ -338,13 +338,19 @@ fn find_monit(opts: &Opts) -> (Option<PathBuf>, String) {
         return (None, "Monit skipped: not installed and --no-install was given.".into());
     }
     say!("monit missing: apt-get install -y monit ...");
-    let ok = Command::new("apt-get")
-        .args(["install", "-y", "monit"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    // A fresh machine's package lists may be empty: update once, then retry.
+    let ok = apt(&["install", "-y", "monit"])
+        || (apt(&["update", "-qq"]) && apt(&["install", "-y", "monit"]));
     match which("monit") {
         Some(p) if ok => (Some(p), String::new()),
         _ => (None, "Monit skipped: not installed, and `apt-get install -y monit` failed.".into()),
