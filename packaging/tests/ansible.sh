@@ -42,11 +42,8 @@ export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ANSIBLE_RETRY_FILES_ENABLED=0
 export PY_COLORS=0 NO_COLOR=1
 
 # --- tools -------------------------------------------------------------------
-APT_UPDATED=
-apt_install() {
-	[[ -n $APT_UPDATED ]] || { apt-get update -qq && APT_UPDATED=1; }
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
+# shellcheck source=packaging/tests/lib.sh
+. "$ROOT/packaging/tests/lib.sh"
 
 PY=/usr/bin/python3
 if ! [[ -x $PY ]] || ! "$PY" -c 'import ensurepip, venv' 2>/dev/null; then
@@ -90,8 +87,8 @@ tail -1 "$WORK/lint.out"
 
 # --- heat --------------------------------------------------------------------
 say "cargo build --release --locked"
-cargo build --release --locked --quiet
-HEAT_SRC=$ROOT/target/release/heat
+build_heat
+HEAT_SRC=$HEAT_BIN
 
 # --- the role into a temporary prefix ----------------------------------------
 P=$WORK/prefix

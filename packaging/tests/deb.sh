@@ -75,14 +75,7 @@ same_file() {
 # --- tools -----------------------------------------------------------------
 
 step "tools"
-apt_updated=0
-apt_install() {
-	if [ "$apt_updated" = 0 ]; then
-		apt-get update -qq
-		apt_updated=1
-	fi
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
+. packaging/tests/lib.sh
 command -v cc >/dev/null || apt_install gcc libc6-dev
 # cargo-deb's `depends = "$auto"` runs dpkg-shlibdeps.
 command -v dpkg-shlibdeps >/dev/null || apt_install dpkg-dev

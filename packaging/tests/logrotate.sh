@@ -10,6 +10,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
+. packaging/tests/lib.sh
 SNIPPET="$PWD/packaging/logrotate/heat"
 ROTATIONS=4
 # The shipped postrotate line; the rotation test HUPs its own heat by pid
@@ -32,15 +33,13 @@ trap cleanup EXIT
 
 if ! command -v logrotate >/dev/null; then
     say "installing logrotate"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends logrotate >/dev/null
+    apt_install logrotate
 fi
 say "$(logrotate --version 2>&1 | head -n1)"
 
 say "building heat (release)"
-cargo build --release --locked --quiet
-bin="$PWD/target/release/heat"
-[ -x "$bin" ] || die "no executable heat at $bin after the build"
+build_heat
+bin=$HEAT_BIN
 
 # copy_snippet DEST LOGDIR [POSTROTATE]: the snippet for logs in LOGDIR, with
 # the postrotate line replaced when one is given.

@@ -6,6 +6,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
+. packaging/tests/lib.sh
 UNIT=packaging/systemd/heat.service
 
 say() { printf '== %s\n' "$*"; }
@@ -16,15 +17,13 @@ trap 'rm -rf "$tmp"' EXIT
 
 if ! command -v systemd-analyze >/dev/null; then
     say "installing systemd (for systemd-analyze)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd >/dev/null
+    apt_install systemd
 fi
 say "$(systemd-analyze --version | head -n1)"
 
 say "building heat (release)"
-cargo build --release --locked --quiet
-bin="$PWD/target/release/heat"
-[ -x "$bin" ] || die "no executable heat at $bin after the build"
+build_heat
+bin=$HEAT_BIN
 
 # The unit as shipped, with ExecStart pointing at the binary just built (so
 # that verify checks a real executable without installing into /usr/bin).
