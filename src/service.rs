@@ -96,8 +96,7 @@ pub async fn run(cli: Cli, settings: Settings, log: Log, mut signals: Signals) -
         env: crate::supervisor::child_env(),
         stdout: (!settings.quiet && !service_mode)
             .then(|| Stdout::new(settings.log.display().to_string())),
-        fatal_trouble: !service_mode,
-        prefix_names: service_mode,
+        service: service_mode,
         failing: Cell::new(0),
         recovering: Cell::new(0),
     });

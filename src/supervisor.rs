@@ -82,10 +82,10 @@ pub struct Shared {
     pub env: Arc<Env>,
     /// Command-line mode: per-check lines on stdout (unless quiet).
     pub stdout: Option<Stdout>,
-    /// Command-line mode: a lost target or a child killed from outside ends heat.
-    pub fatal_trouble: bool,
-    /// Service mode names entries `[probe] …`.
-    pub prefix_names: bool,
+    /// Service mode (`-c`): entries are named `[probe] …`, and a lost target
+    /// or a child killed from outside is the probe's trouble; on the command
+    /// line it ends heat (SPEC §4).
+    pub service: bool,
     /// Probes failing now, and those in recovery (systemd's STATUS line).
     pub failing: Cell<usize>,
     pub recovering: Cell<usize>,
@@ -186,7 +186,7 @@ pub struct Supervisor {
 impl Supervisor {
     /// A supervisor whose first check is due at `t0`.
     pub fn new(cfg: Arc<ProbeConfig>, shared: Rc<Shared>, t0: Instant) -> Supervisor {
-        let names = if shared.prefix_names {
+        let names = if shared.service {
             Names {
                 check: format!("[{}] {}", cfg.name, cfg.display),
                 heat: format!("[{}] heat", cfg.name),
@@ -355,7 +355,7 @@ impl Supervisor {
             _ => None,
         };
         if let Some((msg, _)) = &trouble {
-            if self.shared.fatal_trouble {
+            if !self.shared.service {
                 return Err(msg.clone());
             }
             self.event(Level::Err, msg);
@@ -387,9 +387,10 @@ impl Supervisor {
 
     /// The run's entry: named by the check or the hook, with heat's marker.
     fn log_run(&self, job: Job, report: &Report) {
-        let (name, timeout) = match self.hook_of(job) {
-            Some(h) => (format!("{}{}", self.names.probe, h.display), self.cfg.hook_timeout),
-            None => (self.names.check.clone(), self.cfg.timeout),
+        // Borrowed for a check: no allocation on the path every check takes.
+        let (name, timeout): (std::borrow::Cow<str>, _) = match self.hook_of(job) {
+            Some(h) => (format!("{}{}", self.names.probe, h.display).into(), self.cfg.hook_timeout),
+            None => (self.names.check.as_str().into(), self.cfg.timeout),
         };
         let marker = match &report.outcome {
             Outcome::Exited(_) => None,
@@ -463,7 +464,7 @@ impl Supervisor {
         };
         match opened {
             Ok(t) => self.target = TargetState::Live(t),
-            Err(msg) if self.shared.fatal_trouble => return Err(msg),
+            Err(msg) if !self.shared.service => return Err(msg),
             Err(msg) => {
                 self.event(Level::Err, &msg);
                 self.target = TargetState::Lost;
@@ -510,7 +511,7 @@ impl Supervisor {
 
     fn gone(&mut self, dead: u32) -> Result<(), String> {
         let msg = format!("target pid {dead} exited");
-        if self.shared.fatal_trouble {
+        if !self.shared.service {
             return Err(msg);
         }
         self.event(Level::Err, &msg);
