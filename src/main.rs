@@ -94,6 +94,22 @@ fn one_line(e: &clap::Error) -> String {
     first.trim_start_matches("error: ").trim().to_string()
 }
 
+/// stderr for diagnostics, with write errors dropped: tracing-subscriber
+/// reports a failed write with `eprintln!`, which panics on a broken stderr,
+/// and heat must outlive a closed pipe or a restarted journal (SPEC §5).
+struct QuietStderr;
+
+impl Write for QuietStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn init_tracing(verbose: u8) {
     use tracing::level_filters::LevelFilter;
     let level = match std::env::var("RUST_LOG").ok().and_then(|v| v.parse::<LevelFilter>().ok()) {
@@ -106,7 +122,7 @@ fn init_tracing(verbose: u8) {
         },
     };
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| QuietStderr)
         .with_max_level(level)
         .with_target(false)
         .without_time()

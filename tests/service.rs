@@ -726,6 +726,53 @@ fn a_check_killed_from_outside_is_a_failure_with_code_137() {
     h.stop();
 }
 
+#[test]
+fn a_stopped_check_is_killed_and_fails_with_code_147() {
+    let _g = light();
+    let fx = Fixture::new("svc-stopped");
+    fx.write_script("fail.sh", "echo $HEAT_FAIL_CODE >> codes");
+    write_conf(
+        &fx,
+        "[probe.s]\ncommand = \"echo $$ > check.pid; kill -STOP $$; sleep 30\"\n\
+         interval = \"200ms\"\ntimeout = \"60s\"\nfail = \"fail.sh\"\n",
+    );
+    let mut h = service(&fx, &[]);
+    h.wait_for("the fail hook saw code 147", || {
+        fx.lines("codes").first().map(String::as_str) == Some("147")
+    });
+    let pid = fx.read_pid("check.pid").unwrap();
+    let text = format!("check pid {pid} was stopped by SIGSTOP");
+    let entries = h.entries();
+    h.ensure(
+        entries.iter().any(|e| e.name == "[s] heat" && e.kind == "ERR" && e.text() == text),
+        format!("an ERR entry {text:?}"),
+    );
+    h.ensure(proc_state(pid).is_none_or(|s| s == 'Z'), "the stopped check is gone");
+    h.ensure_running("a stopped check is not fatal in service mode");
+    h.stop();
+}
+
+#[test]
+fn a_closed_stderr_does_not_stop_heat() {
+    let _g = light();
+    let fx = Fixture::new("svc-stderr");
+    write_conf(&fx, "[probe.a]\ncommand = [\"true\"]\ninterval = \"100ms\"\n");
+    let (read, write) = std::io::pipe().unwrap();
+    drop(read);
+    let mut h = Heat::start_with(&fx, &["-c", CONF], move |cmd| {
+        cmd.stderr(write);
+    });
+    h.wait_named("[a] true", 1);
+    // An invalid reload is reported on stderr, which is a pipe nobody reads.
+    fx.replace_file(CONF, "[probe.a\n", 0o644);
+    h.kill(Signal::SIGHUP);
+    h.wait_event("reload failed, keeping the running configuration: ");
+    let n = named(&h.entries(), "[a] true").len();
+    h.wait_named("[a] true", n + 2);
+    h.ensure_running("a broken stderr must not end heat");
+    h.stop();
+}
+
 // ---------------------------------------------------------------------------
 // 15. A thousand probes
 // ---------------------------------------------------------------------------
