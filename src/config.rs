@@ -1205,6 +1205,22 @@ mod tests {
     }
 
     #[test]
+    fn a_dead_fixed_pid_is_refused_when_new_and_kept_when_a_reload_keeps_it() {
+        let dead = dead_pid();
+        let raw = RawProbe {
+            check: Some(Raw::flag("command", RawCheck::Shell("true".into()))),
+            target: Some(Raw::flag("pid", RawTarget::Pid(dead.to_string()))),
+            ..RawProbe::default()
+        };
+        let new = Env { mode: Mode::Service, ..Env::current() };
+        let e = validate_probe("t", &raw, &new, &mut Vec::new()).unwrap_err().0;
+        assert_eq!(e, format!("probe t: pid {dead}: no such process"));
+        let reload = Env { known_pids: vec![dead], ..new };
+        let p = validate_probe("t", &raw, &reload, &mut Vec::new()).unwrap();
+        assert_eq!(p.target, Some(TargetSpec::Pid(dead)));
+    }
+
+    #[test]
     fn service_mode_refuses_term_raised_on_heat() {
         let env = Env { mode: Mode::Service, ..Env::current() };
         let raw = RawProbe {
