@@ -27,6 +27,7 @@ use crate::cli::Cli;
 use crate::signal::Signal;
 
 mod file;
+mod trust;
 
 pub use file::CLI_PROBE;
 
@@ -115,6 +116,12 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_MAX_OUTPUT: usize = 64 * 1024;
 pub const DEFAULT_LOG: &str = "heat.verbose.log";
+/// The shortest interval: below it a probe would be due all the time.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+/// The most output kept per run; the log's queue always has room for one such entry.
+pub const MAX_OUTPUT: usize = 16 << 20;
+/// Longest value an error line shows before cutting it.
+const SHOWN_MAX: usize = 200;
 /// No duration is longer: far beyond any sane setting, far below where deadline
 /// arithmetic (`t0 + k·interval`) could overflow.
 pub const MAX_DURATION: Duration = Duration::from_secs(10 * 31_557_600);
@@ -177,6 +184,31 @@ pub fn shell_quote(arg: &str) -> String {
     format!("'{}'", arg.replace('\'', r"'\''"))
 }
 
+/// A value as an error line shows it: control characters escaped (a newline
+/// must not split the line) and cut at 200 characters with `…`.
+pub fn shown(value: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in value.chars().enumerate() {
+        if i == SHOWN_MAX {
+            out.push('…');
+            break;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&c.escape_default().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A path as an error line shows it (see [`shown`]).
+pub fn show_path(path: &Path) -> String {
+    shown(&path.to_string_lossy())
+}
+
 // ---------------------------------------------------------------------------
 // Layers
 
@@ -194,7 +226,7 @@ impl Origin {
     pub fn location(&self) -> String {
         match self {
             Origin::Flag(_) => String::new(),
-            Origin::Key { file, line, .. } => format!("{}:{line}: ", file.display()),
+            Origin::Key { file, line, .. } => format!("{}:{line}: ", show_path(file)),
         }
     }
 
@@ -208,7 +240,7 @@ impl Origin {
 
     /// `--interval 0`, `heat.toml:12: interval 0`: the start of an error line.
     pub fn culprit(&self, value: impl fmt::Display) -> String {
-        format!("{}{} {value}", self.location(), self.name())
+        format!("{}{} {}", self.location(), shown(self.name()), shown(&value.to_string()))
     }
 }
 
@@ -233,7 +265,7 @@ impl Raw<String> {
 
 impl Raw<PathBuf> {
     fn error(&self, reason: impl fmt::Display) -> ConfigError {
-        ConfigError(format!("{}: {reason}", self.origin.culprit(self.value.display())))
+        ConfigError(format!("{}: {reason}", self.origin.culprit(show_path(&self.value))))
     }
 }
 
@@ -320,8 +352,8 @@ fn cli_check(cli: &Cli) -> Result<Option<Raw<RawCheck>>, ConfigError> {
     match (&cli.script, cli.command.first()) {
         (Some(script), Some(program)) => Err(ConfigError(format!(
             "--script {} and a command ({}): give one check, not both",
-            script.display(),
-            program.to_string_lossy()
+            show_path(&script),
+            shown(&program.to_string_lossy())
         ))),
         (Some(script), None) => Ok(Some(Raw::flag("--script", RawCheck::Script(script.clone())))),
         (None, Some(_)) => Ok(Some(Raw::flag("COMMAND", RawCheck::Exec(cli.command.clone())))),
@@ -333,7 +365,7 @@ fn cli_target(cli: &Cli) -> Result<Option<Raw<RawTarget>>, ConfigError> {
     match (&cli.pid, &cli.pidfile) {
         (Some(pid), Some(file)) => Err(ConfigError(format!(
             "--pid {pid} and --pidfile {}: give one target, not both",
-            file.display()
+            show_path(&file)
         ))),
         (Some(pid), None) => Ok(Some(Raw::flag("--pid", RawTarget::Pid(pid.clone())))),
         (None, Some(file)) => Ok(Some(Raw::flag("--pidfile", RawTarget::Pidfile(file.clone())))),
@@ -367,6 +399,8 @@ pub struct Env {
     /// Target pids the running configuration already has: a reload that keeps
     /// one is not refused because it has exited since (SPEC §4).
     pub known_pids: Vec<u32>,
+    /// A reload of the running configuration: an empty file is refused.
+    pub reload: bool,
 }
 
 impl Env {
@@ -379,6 +413,7 @@ impl Env {
             path: std::env::var_os("PATH"),
             workdir: None,
             known_pids: Vec::new(),
+            reload: false,
         }
     }
 
@@ -442,7 +477,7 @@ pub fn validate_probe(
 }
 
 fn build_probe(name: &str, raw: &RawProbe, env: &Env) -> Result<ProbeConfig, ConfigError> {
-    let interval = nonzero_duration(&raw.interval)?.unwrap_or(DEFAULT_INTERVAL);
+    let interval = interval(&raw.interval)?;
     let (check, display) = check(raw.check.as_ref(), env)?;
     let target = raw.target.as_ref().map(|t| target(t, env)).transpose()?;
     let fault_signal = signal_without_target(&raw.fault_signal, target.is_some(), env)?;
@@ -489,8 +524,25 @@ fn threshold(raw: &Option<Raw<String>>) -> Result<NonZeroU32, ConfigError> {
     NonZeroU32::new(n).ok_or_else(|| r.error("must be at least 1"))
 }
 
+/// At least 10 ms: a shorter interval would keep a probe due all the time.
+fn interval(raw: &Option<Raw<String>>) -> Result<Duration, ConfigError> {
+    match (raw, nonzero_duration(raw)?) {
+        (Some(r), Some(d)) if d < MIN_INTERVAL => {
+            Err(r.error("too short: the interval is at least 10ms"))
+        }
+        (_, d) => Ok(d.unwrap_or(DEFAULT_INTERVAL)),
+    }
+}
+
+/// At most 16 MiB: output is held in memory until its entry is written.
 fn max_output(raw: &Option<Raw<String>>) -> Result<usize, ConfigError> {
-    raw.as_ref().map_or(Ok(DEFAULT_MAX_OUTPUT), |r| parse_size(&r.value).map_err(|e| r.error(e)))
+    let Some(r) = raw else {
+        return Ok(DEFAULT_MAX_OUTPUT);
+    };
+    match parse_size(&r.value).map_err(|e| r.error(e))? {
+        n if n > MAX_OUTPUT => Err(r.error("too large (at most 16MiB)")),
+        n => Ok(n),
+    }
 }
 
 fn signal(raw: &Option<Raw<String>>) -> Result<Option<Signal>, ConfigError> {
@@ -588,7 +640,7 @@ fn exec_check(
 
 /// Resolves an exec-form program once: through PATH, or as given if it has a `/`.
 fn find_program(name: &OsStr, origin: &Origin, env: &Env) -> Result<PathBuf, ConfigError> {
-    let shown = name.to_string_lossy();
+    let shown = shown(&name.to_string_lossy());
     let fail = |reason: &str| ConfigError(format!("{}{shown}: {reason}", origin.location()));
     if name.is_empty() {
         return Err(ConfigError(format!("{}command '': empty program name", origin.location())));
@@ -606,7 +658,7 @@ fn find_program(name: &OsStr, origin: &Origin, env: &Env) -> Result<PathBuf, Con
         let candidate = dir.join(name);
         match fs::metadata(&candidate) {
             Ok(meta) if meta.is_file() && is_executable(&candidate) => {
-                refuse_writable(&meta, "command", &shown, origin, env)?;
+                refuse_untrusted(&candidate, "command", &shown, origin, env)?;
                 return Ok(candidate);
             }
             Ok(meta) if meta.is_file() => not_executable = not_executable.or(Some(candidate)),
@@ -614,7 +666,7 @@ fn find_program(name: &OsStr, origin: &Origin, env: &Env) -> Result<PathBuf, Con
         }
     }
     Err(match not_executable {
-        Some(found) => fail(&format!("found {} but it is not executable", found.display())),
+        Some(found) => fail(&format!("found {} but it is not executable", show_path(&found))),
         None => fail("command not found in PATH"),
     })
 }
@@ -627,8 +679,8 @@ fn hook(raw: &Raw<PathBuf>, what: &str, env: &Env) -> Result<Hook, ConfigError> 
 /// An existing, regular, executable file; as root, not writable by others.
 fn executable_file(raw: &Raw<PathBuf>, what: &str, env: &Env) -> Result<PathBuf, ConfigError> {
     let path = env.resolve(&raw.value);
-    let culprit = raw.origin.culprit(raw.value.display());
-    let shown = raw.value.to_string_lossy();
+    let culprit = raw.origin.culprit(show_path(&raw.value));
+    let shown = shown(&raw.value.to_string_lossy());
     runnable(&path, &culprit, what, &shown, &raw.origin, env)?;
     Ok(path)
 }
@@ -652,7 +704,7 @@ fn runnable(
     if !meta.is_file() {
         return Err(problem("not a regular file"));
     }
-    refuse_writable(&meta, what, shown, origin, env)?;
+    refuse_untrusted(path, what, shown, origin, env)?;
     if !is_executable(path) {
         return Err(problem("not executable; chmod +x it"));
     }
@@ -663,7 +715,26 @@ fn is_executable(path: &Path) -> bool {
     nix::unistd::access(path, AccessFlags::X_OK).is_ok()
 }
 
-/// As root, a file others can write is a way in (SPEC §8): refuse it.
+/// As root, heat runs and reads only what root controls (see `trust`): a file
+/// owned by another user, or one that others could replace through its
+/// directory, is refused, as sshd's StrictModes does.
+fn refuse_untrusted(
+    path: &Path,
+    what: &str,
+    shown: &str,
+    origin: &Origin,
+    env: &Env,
+) -> Result<(), ConfigError> {
+    if !env.is_root() {
+        return Ok(());
+    }
+    trust::check(path, &[env.euid]).map_err(|why| {
+        ConfigError(format!("{}refusing {what} {shown}: {}", origin.location(), why.reason()))
+    })
+}
+
+/// As root, a pidfile others can rewrite could name any process: refuse it.
+/// (Its owner may be another user: see `trust_owner`.)
 fn refuse_writable(
     meta: &fs::Metadata,
     what: &str,
@@ -681,28 +752,47 @@ fn refuse_writable(
     )))
 }
 
-/// As root, a config file others can rewrite is refused (SPEC §8).
-fn refuse_writable_config(path: &Path, meta: &fs::Metadata, env: &Env) -> Result<(), ConfigError> {
-    refuse_writable(meta, "config", &path.display().to_string(), &Origin::Flag("--config"), env)
+/// The config file: regular (a FIFO or device would hang a read) and, as root,
+/// trusted.
+fn refuse_untrusted_config(path: &Path, meta: &fs::Metadata, env: &Env) -> Result<(), ConfigError> {
+    let shown = show_path(path);
+    if !meta.is_file() {
+        return Err(ConfigError(format!(
+            "config {shown}: not a regular file; heat reads its configuration from a file"
+        )));
+    }
+    refuse_untrusted(path, "config", &shown, &Origin::Flag("--config"), env)
 }
 
 fn check_log_dir(log: &Raw<PathBuf>, env: &Env) -> Result<(), ConfigError> {
     let path = env.resolve(&log.value);
-    if path.is_dir() {
-        return Err(log.error("is a directory; name a file in it"));
+    match fs::metadata(&path) {
+        Ok(meta) if meta.is_dir() => return Err(log.error("is a directory; name a file in it")),
+        // A FIFO would block the writer (or the start) forever, a device is no log.
+        Ok(meta) if !meta.is_file() => {
+            return Err(log.error("not a regular file; heat appends to a regular file only"));
+        }
+        _ => {}
     }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     match fs::metadata(&dir) {
-        Ok(meta) if meta.is_dir() => Ok(()),
-        Ok(_) => Err(log.error(format!("{} is not a directory", dir.display()))),
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => return Err(log.error(format!("{} is not a directory", show_path(&dir)))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            Err(log.error(format!("directory {} does not exist; create it first", dir.display())))
+            return Err(log.error(format!(
+                "directory {} does not exist; create it first",
+                show_path(&dir)
+            )));
         }
-        Err(e) => Err(log.error(format!("cannot access {}: {}", dir.display(), io_reason(&e)))),
+        Err(e) => {
+            return Err(log.error(format!("cannot access {}: {}", show_path(&dir), io_reason(&e))));
+        }
     }
+    let shown = show_path(&log.value);
+    refuse_untrusted(&path, "log", &shown, &log.origin, env)
 }
 
 // ---------------------------------------------------------------------------
@@ -801,7 +891,7 @@ fn pidfile(raw: &Raw<PathBuf>, env: &Env) -> Result<(), ConfigError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(raw.error("no such file")),
         Err(e) => return Err(raw.error(format!("cannot read it: {}", io_reason(&e)))),
     };
-    let shown = raw.value.to_string_lossy();
+    let shown = shown(&raw.value.to_string_lossy());
     refuse_writable(&meta, "pidfile", &shown, &raw.origin, env)?;
     let named = read_pidfile(&path).and_then(|pid| {
         target_pid(pid, env).map_err(|e| format!("names pid {pid}: {e}"))?;
@@ -826,8 +916,8 @@ fn read_pidfile(path: &Path) -> Result<i32, String> {
 pub fn pidfile_trusted(path: &Path, pid: u32) -> Result<(), String> {
     let env = Env::current();
     let raw = Raw::flag("--pidfile", path.to_path_buf());
-    let meta = fs::metadata(path).map_err(|e| format!("pidfile {}: {e}", path.display()))?;
-    let shown = path.to_string_lossy();
+    let meta = fs::metadata(path).map_err(|e| format!("pidfile {}: {e}", show_path(&path)))?;
+    let shown = show_path(path);
     refuse_writable(&meta, "pidfile", &shown, &raw.origin, &env).map_err(|e| e.0)?;
     trust_owner(&raw, &meta, pid as i32, &env).map_err(|e| e.0)
 }
@@ -850,7 +940,7 @@ fn trust_owner(
         Some([real, ..]) => Err(ConfigError(format!(
             "{}refusing pidfile {}: owned by uid {owner} but pid {pid} runs as uid {real}",
             raw.origin.location(),
-            raw.value.display()
+            show_path(&raw.value)
         ))),
         None => Err(raw.error(format!("cannot read the owner of pid {pid} from /proc"))),
     }
@@ -875,7 +965,7 @@ fn probe_warnings(raw: &RawProbe, probe: &ProbeConfig) -> Vec<String> {
         found.push(format!(
             "{} never runs: with threshold 1 every failure starts recovery instead (raise the \
              threshold or drop the fail hook)",
-            fail.origin.culprit(fail.value.display())
+            fail.origin.culprit(show_path(&fail.value))
         ));
     }
     if let (Some(sig), None) = (&raw.signal, &probe.target) {
@@ -1347,7 +1437,7 @@ mod tests {
     fn a_missing_config_file_is_named() {
         assert_eq!(
             err(&["-c", "/nonexistent/heat.toml"]),
-            "cannot read config /nonexistent/heat.toml: No such file or directory (os error 2)"
+            "cannot read config /nonexistent/heat.toml: no such file or directory"
         );
     }
 
@@ -1400,6 +1490,79 @@ mod tests {
             err(&["--max-output", "lots", "true"]).starts_with("--max-output lots: not a size")
         );
         assert_eq!(probe(&["--max-output", "64KB", "true"]).max_output, 64_000);
+        assert_eq!(probe(&["--max-output", "16MiB", "true"]).max_output, MAX_OUTPUT);
+        assert_eq!(
+            err(&["--max-output", "16GiB", "true"]),
+            "--max-output 16GiB: too large (at most 16MiB)"
+        );
+        assert_eq!(
+            err(&["--max-output", "16777217", "true"]),
+            "--max-output 16777217: too large (at most 16MiB)"
+        );
+    }
+
+    #[test]
+    fn intervals_below_ten_milliseconds_are_refused() {
+        for short in ["1ns", "9ms", "9999us"] {
+            assert_eq!(
+                err(&["-i", short, "true"]),
+                format!("--interval {short}: too short: the interval is at least 10ms")
+            );
+        }
+        assert_eq!(probe(&["-i", "10ms", "true"]).interval, MIN_INTERVAL);
+        // Only the interval: a short timeout kills a check, which is harmless.
+        assert_eq!(probe(&["--timeout", "1ms", "true"]).timeout, Duration::from_millis(1));
+    }
+
+    #[test]
+    fn error_values_are_one_line_and_cut() {
+        assert_eq!(shown("a\nb\r\tc\u{1b}"), "a\\nb\\r\\tc\\u{1b}");
+        let long = "x".repeat(500);
+        assert_eq!(shown(&long), format!("{}…", "x".repeat(200)));
+        assert_eq!(shown(&"é".repeat(200)), "é".repeat(200), "characters, not bytes");
+        let e = err(&["-s", "/no/such\ndir/check.sh"]);
+        assert_eq!(e, "--script /no/such\\ndir/check.sh: no such file");
+        let e = err(&["-i", &long, "true"]);
+        assert!(e.starts_with(&format!("--interval {}…: not a duration", "x".repeat(200))), "{e}");
+        assert!(e.len() < 300, "{e}");
+    }
+
+    #[test]
+    fn a_config_that_is_not_a_regular_file_is_refused_without_blocking() {
+        let dir = TempDir::new("config");
+        let fifo = dir.0.join("heat.toml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        // Opening a FIFO for reading blocks until a writer comes: it must not.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = s(&fifo).to_string();
+        std::thread::spawn(move || {
+            let _ = tx.send(err(&["-c", &path, "-t"]));
+        });
+        let e = rx.recv_timeout(Duration::from_secs(5)).expect("validation hung on a FIFO");
+        assert_eq!(
+            e,
+            format!(
+                "config {}: not a regular file; heat reads its configuration from a file",
+                s(&fifo)
+            )
+        );
+        assert_eq!(
+            err(&["-c", "/dev/null"]),
+            "config /dev/null: not a regular file; heat reads its configuration from a file"
+        );
+    }
+
+    #[test]
+    fn an_empty_config_is_refused_on_reload_only() {
+        let dir = TempDir::new("config");
+        let conf = dir.file("heat.toml", "", 0o644);
+        let start = ok(&["-c", s(&conf)]);
+        assert!(start.probes.is_empty());
+        let reload = Env { mode: Mode::Service, reload: true, ..Env::current() };
+        let e = err_in(&["-c", s(&conf)], &reload);
+        assert!(e.starts_with(&format!("config {} is empty (0 bytes)", s(&conf))), "{e}");
+        fs::write(&conf, "# no probes on purpose\n").unwrap();
+        assert!(ok_in(&["-c", s(&conf)], &reload).probes.is_empty());
     }
 
     #[test]
@@ -1760,6 +1923,56 @@ mod tests {
         assert!(!dir.0.join("h.log").exists());
         ok(&["--log", s(&dir.0.join("h.log")), "true"]);
         assert!(!dir.0.join("h.log").exists(), "validation must not create the log");
+        let fifo = dir.0.join("fifo.log");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        assert_eq!(
+            err(&["--log", s(&fifo), "true"]),
+            format!("--log {}: not a regular file; heat appends to a regular file only", s(&fifo))
+        );
+        assert_eq!(
+            err(&["--log", "/dev/null", "true"]),
+            "--log /dev/null: not a regular file; heat appends to a regular file only"
+        );
+    }
+
+    #[test]
+    fn root_refuses_what_another_user_controls() {
+        use std::os::unix::fs::chown;
+        let dir = TempDir::new("config");
+        fs::set_permissions(&dir.0, fs::Permissions::from_mode(0o755)).unwrap();
+        let script = dir.file("check.sh", "#!/bin/sh\n", 0o755);
+        let conf = dir.file("heat.toml", "[probe.a]\nscript = \"check.sh\"\n", 0o644);
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        ok(&["-s", s(&script)]);
+        ok(&["-c", s(&conf)]);
+        chown(&script, Some(1000), None).unwrap();
+        let e = err(&["-s", s(&script)]);
+        assert!(e.starts_with(&format!("refusing script {}: owned by uid 1000", s(&script))), "{e}");
+        assert!(e.contains("mode 0755") && e.ends_with("chown root it"), "{e}");
+        let e = err(&["-c", s(&conf)]);
+        assert!(e.starts_with("probe a: ") && e.contains("refusing script"), "{e}");
+        chown(&script, Some(0), None).unwrap();
+        chown(&conf, Some(1000), None).unwrap();
+        let e = err(&["-c", s(&conf)]);
+        assert!(e.starts_with(&format!("refusing config {}: owned by uid 1000", s(&conf))), "{e}");
+        chown(&conf, Some(0), None).unwrap();
+        // A directory others can write: they could rename their own file over it.
+        fs::set_permissions(&dir.0, fs::Permissions::from_mode(0o777)).unwrap();
+        let e = err(&["-c", s(&conf)]);
+        assert!(
+            e.starts_with(&format!("refusing config {}: directory {} (mode 0777)", s(&conf), s(&dir.0))),
+            "{e}"
+        );
+        let e = err(&["--fail", s(&script), "true"]);
+        assert!(e.starts_with("refusing fail hook"), "{e}");
+        let e = err(&[s(&script)]);
+        assert!(e.starts_with("refusing command"), "{e}");
+        let e = err(&["--log", s(&dir.0.join("x.log")), "true"]);
+        assert!(e.starts_with("refusing log"), "{e}");
+        fs::set_permissions(&dir.0, fs::Permissions::from_mode(0o755)).unwrap();
+        ok(&["-c", s(&conf)]);
     }
 
     // -- warnings -----------------------------------------------------------

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod diag;
 pub mod exec;
 pub mod log;
 pub mod notify;

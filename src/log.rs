@@ -18,8 +18,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Bytes of formatted entries held in memory before new ones are dropped.
-const QUEUE_LIMIT: usize = 1 << 20;
+/// Bytes of formatted entries held in memory before new ones are dropped,
+/// beyond the room kept for one entry of the largest output (see
+/// [`Log::fit_output`]).
+const QUEUE_BASE: usize = 1 << 20;
+
+/// The most a run's entry can take beyond its output's three bytes per byte
+/// (each output byte a line of its own: `> ` and the newline): the header,
+/// heat's marker and the dropped-bytes line.
+const ENTRY_OVERHEAD: usize = 64 << 10;
 
 /// How often an unwritable log is reopened and retried.
 const RETRY_EVERY: Duration = Duration::from_millis(100);
@@ -153,6 +160,8 @@ struct State {
     writer_idle: bool,
     /// The last write failed; the writer is retrying.
     outage: bool,
+    /// Queued bytes past which entries are dropped.
+    limit: usize,
 }
 
 impl Log {
@@ -163,7 +172,7 @@ impl Log {
         let file = open_append(path)?;
         let shared = Arc::new(Shared {
             path: path.to_path_buf(),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State { limit: QUEUE_BASE, ..State::default() }),
             work: Condvar::new(),
             idle: Condvar::new(),
         });
@@ -178,14 +187,15 @@ impl Log {
         let shared = &self.handle.shared;
         let mut st = shared.lock();
         // The entry is at least this long: no need to format it to know it will not fit.
-        if st.bytes + name.len() + body.len() > QUEUE_LIMIT {
+        let limit = st.limit;
+        if st.bytes + name.len() + body.len() > limit {
             st.lost += 1;
             return;
         }
         let start = st.buf.len();
         format_entry(&mut st.buf, unix, level, name, body, dropped);
         let len = st.buf.len() - start;
-        if st.bytes + len > QUEUE_LIMIT {
+        if st.bytes + len > limit {
             st.buf.truncate(start);
             st.lost += 1;
             return;
@@ -198,6 +208,14 @@ impl Log {
         if wake {
             shared.work.notify_one();
         }
+    }
+
+    /// Sizes the queue so that one entry of a run that kept `max_output`
+    /// bytes always fits beside 1 MiB of others: a check's big output is never
+    /// dropped for want of room while the log is writable.
+    pub fn fit_output(&self, max_output: usize) {
+        let limit = QUEUE_BASE + 3 * max_output + ENTRY_OVERHEAD;
+        self.handle.shared.lock().limit = limit;
     }
 
     /// Queues one entry of heat's own, stamped now.
@@ -242,13 +260,20 @@ impl Log {
     }
 }
 
-/// Opens the log for appending, as SPEC §6 says.
+/// Opens the log for appending: created 0640 if missing, close-on-exec, as
+/// root not through a symlink. Non-blocking, so that a FIFO put at the path
+/// cannot hang heat in open(); anything but a regular file is refused.
 fn open_append(path: &Path) -> io::Result<File> {
-    let mut flags = libc::O_CLOEXEC;
+    let mut flags = libc::O_CLOEXEC | libc::O_NONBLOCK;
     if nix::unistd::geteuid().is_root() {
         flags |= libc::O_NOFOLLOW;
     }
-    OpenOptions::new().append(true).create(true).mode(0o640).custom_flags(flags).open(path)
+    let file =
+        OpenOptions::new().append(true).create(true).mode(0o640).custom_flags(flags).open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    Ok(file)
 }
 
 /// An error's text without Rust's `(os error N)` suffix.
@@ -764,5 +789,63 @@ mod tests {
         log.event(Level::Info, "heat", "after");
         log.flush(Duration::from_secs(5));
         assert_eq!(read(&path).matches("were lost").count(), 1);
+    }
+
+    #[test]
+    fn one_entry_of_the_largest_output_always_fits() {
+        let dir = TempDir::new("log");
+        let logdir = dir.0.join("logs");
+        std::fs::create_dir(&logdir).unwrap();
+        let path = logdir.join("log");
+        let log = Log::open(&path).unwrap();
+        let max = crate::config::MAX_OUTPUT;
+        log.fit_output(max);
+        // An outage holds everything in the queue: 1 MiB of others, then the big one.
+        std::fs::remove_dir_all(&logdir).unwrap();
+        log.event(Level::Info, "heat", "first");
+        wait_for_outage(&log);
+        for i in 0..10 {
+            log.write(SystemTime::now(), Level::Info, &format!("small{i}"), &[b'y'; 100_000], 0);
+        }
+        // The worst case: every byte a line of its own, so three bytes each.
+        let body = vec![b'\n'; max];
+        log.write(SystemTime::now(), Level::Info, "big", &body, 0);
+        std::fs::create_dir(&logdir).unwrap();
+        log.flush(Duration::from_secs(20));
+        let text = read(&path);
+        assert!(!text.contains("lost"), "an entry was dropped");
+        assert_eq!(text.lines().filter(|l| *l == "> ").count(), max, "the big entry is whole");
+    }
+
+    #[test]
+    fn a_fifo_at_the_path_never_blocks_the_writer() {
+        let dir = TempDir::new("log");
+        let fifo = dir.0.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let err = open_append(&fifo).expect_err("a FIFO was opened as the log");
+        assert!(
+            err.raw_os_error() == Some(libc::ENXIO) || err.kind() == io::ErrorKind::InvalidInput,
+            "{err}"
+        );
+        // With a reader on the FIFO the open succeeds, and is refused after.
+        let reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+        let err = open_append(&fifo).expect_err("a FIFO with a reader was opened as the log");
+        assert_eq!(err.to_string(), "not a regular file");
+        drop(reader);
+        // A running log moved to a FIFO keeps going once moved to a file.
+        let good = dir.0.join("good.log");
+        let log = Log::open(&dir.0.join("first.log")).unwrap();
+        log.reopen_at(&fifo);
+        log.event(Level::Info, "heat", "while on the fifo");
+        wait_for_outage(&log);
+        log.reopen_at(&good);
+        let text = wait_for(&good, "the entry queued during the outage", |t| {
+            t.contains("> while on the fifo")
+        });
+        assert!(!text.contains("lost"), "{text}");
     }
 }

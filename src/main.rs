@@ -15,18 +15,20 @@ use heat::supervisor::say;
 
 /// How long heat waits for the log to drain on the way out.
 const FLUSH: Duration = Duration::from_secs(5);
+/// How long heat waits for its last diagnostics to reach stderr.
+const FLUSH_STDERR: Duration = Duration::from_secs(2);
 
 fn main() -> ExitCode {
     mark_inherited_fds_cloexec();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
+    let code = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => tokio::task::LocalSet::new().block_on(&rt, start()),
         Err(e) => {
             say(&format!("cannot start the runtime: {e}"));
-            return ExitCode::from(1);
+            ExitCode::from(1)
         }
     };
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, start())
+    heat::diag::flush(FLUSH_STDERR);
+    code
 }
 
 async fn start() -> ExitCode {
@@ -94,22 +96,6 @@ fn one_line(e: &clap::Error) -> String {
     first.trim_start_matches("error: ").trim().to_string()
 }
 
-/// stderr for diagnostics, with write errors dropped: tracing-subscriber
-/// reports a failed write with `eprintln!`, which panics on a broken stderr,
-/// and heat must outlive a closed pipe or a restarted journal (SPEC §5).
-struct QuietStderr;
-
-impl Write for QuietStderr {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let _ = std::io::stderr().write_all(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn init_tracing(verbose: u8) {
     use tracing::level_filters::LevelFilter;
     let level = match std::env::var("RUST_LOG").ok().and_then(|v| v.parse::<LevelFilter>().ok()) {
@@ -122,7 +108,7 @@ fn init_tracing(verbose: u8) {
         },
     };
     tracing_subscriber::fmt()
-        .with_writer(|| QuietStderr)
+        .with_writer(heat::diag::Writer::default)
         .with_max_level(level)
         .with_target(false)
         .without_time()

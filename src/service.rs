@@ -278,7 +278,7 @@ impl Service {
                 _ => None,
             })
             .collect();
-        let env = Env { mode: Mode::Service, known_pids, ..Env::current() };
+        let env = Env { mode: Mode::Service, known_pids, reload: true, ..Env::current() };
         let settings = match config::settings_from_cli(&self.cli, &env) {
             Ok(s) => s,
             Err(ConfigError(reason)) => {

@@ -8,11 +8,9 @@
 use std::cell::Cell;
 use std::ffi::OsString;
 use std::future::Future;
-use std::io::Write;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, watch};
@@ -47,31 +45,24 @@ pub fn child_env() -> Arc<Env> {
     })))
 }
 
-/// The per-check line on stdout (command-line mode). It stops printing, and
-/// heat goes on, when stdout breaks.
+/// The per-check line on stdout (command-line mode), queued (see `diag`): a
+/// stdout nobody reads, or a broken one, never blocks or ends heat.
 pub struct Stdout {
     log_display: String,
-    broken: AtomicBool,
 }
 
 impl Stdout {
     pub fn new(log_display: String) -> Stdout {
-        Stdout { log_display, broken: AtomicBool::new(false) }
+        Stdout { log_display }
     }
 
     fn line(&self, unix: u64, code: i32) {
-        if self.broken.load(Ordering::Relaxed) {
-            return;
-        }
-        let mut out = std::io::stdout().lock();
-        let res = if code == 0 {
-            writeln!(out, "{unix}: OK")
+        let line = if code == 0 {
+            format!("{unix}: OK\n")
         } else {
-            writeln!(out, "{unix}: Failed: Exit Code {code}, details in {}", self.log_display)
+            format!("{unix}: Failed: Exit Code {code}, details in {}\n", self.log_display)
         };
-        if res.and_then(|()| out.flush()).is_err() {
-            self.broken.store(true, Ordering::Relaxed);
-        }
+        crate::diag::stdout_line(line.as_bytes());
     }
 }
 
@@ -651,10 +642,10 @@ fn probe_env(cfg: &ProbeConfig) -> Vec<(OsString, OsString)> {
     vec![("HEAT_PROBE".into(), cfg.name.clone().into())]
 }
 
-/// One line on stderr. A broken stderr (a closed pipe, a restarted journal)
-/// must not end heat: the error is ignored.
+/// One line on stderr, queued (see `diag`): a stderr nobody reads or a broken
+/// one never blocks or ends heat. A line break in `msg` is escaped.
 pub fn say(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "heat: {msg}");
+    crate::diag::line(format!("heat: {}", msg.replace('\n', "\\n")).as_bytes());
 }
 
 /// The live process a pidfile names, other than `dead`, if heat may trust it.

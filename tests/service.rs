@@ -897,7 +897,7 @@ fn service<'a>(fx: &'a Fixture, args: &[&str]) -> Heat<'a> {
 /// Runs heat to its end outside the fixture's process tag (so that it can run
 /// beside a service heat of the same test): (exit code, stdout, stderr).
 fn check_config(fx: &Fixture, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_heat"))
+    let out = Command::new(heat_bin())
         .args(args)
         .current_dir(&fx.dir)
         .env_remove("RUST_LOG")

@@ -5,6 +5,9 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
+use std::fs::OpenOptions;
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -13,7 +16,7 @@ use toml::Spanned;
 
 use super::{
     ConfigError, Env, Mode, Origin, Raw, RawCheck, RawProbe, RawTarget, Settings, check_log_dir,
-    refuse_writable_config, validate_probe,
+    io_reason, refuse_untrusted_config, show_path, validate_probe,
 };
 use crate::cli::Cli;
 
@@ -198,13 +201,47 @@ impl<'a> Source<'a> {
     }
 }
 
+/// Longest config file heat reads: far beyond any real one.
+const MAX_CONFIG: u64 = 16 << 20;
+
 /// Reads and validates `path` with the command line's flags layered on top.
 pub fn load(path: &Path, cli: &Cli, env: &Env) -> Result<Settings, ConfigError> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| ConfigError(format!("cannot read config {}: {e}", path.display())))?;
-    refuse_writable_config(path, &meta, env)?;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError(format!("cannot read config {}: {e}", path.display())))?;
+    let cannot =
+        |e: io::Error| ConfigError(format!("cannot read config {}: {}", show_path(path), io_reason(&e)));
+    // Non-blocking: a FIFO or a device put in the file's place must not hang
+    // heat in open(); it is refused below.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(cannot)?;
+    let meta = file.metadata().map_err(cannot)?;
+    refuse_untrusted_config(path, &meta, env)?;
+    if meta.len() > MAX_CONFIG {
+        return Err(ConfigError(format!(
+            "config {}: {} bytes is too large (at most 16MiB)",
+            show_path(path),
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG).read_to_end(&mut bytes).map_err(cannot)?;
+    if env.reload && bytes.is_empty() {
+        // An in-place rewrite caught half way reads as empty: applying it would
+        // drop every probe and its state.
+        return Err(ConfigError(format!(
+            "config {} is empty (0 bytes), as a file caught while it is rewritten reads; to run \
+             no probes on purpose, leave a comment in it",
+            show_path(path)
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        ConfigError(format!(
+            "config {}: not UTF-8 text (invalid byte at offset {})",
+            show_path(path),
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
     parse(&text, path, cli, env)
 }
 

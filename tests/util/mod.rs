@@ -27,6 +27,13 @@ pub const LOG: &str = "heat.verbose.log";
 const TAG_VAR: &str = "HEATTEST_TAG";
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// The binary under test: cargo's, or `HEAT_TEST_BIN` (to run a test against
+/// another build, e.g. to see a new test fail on the code before a fix).
+pub fn heat_bin() -> PathBuf {
+    std::env::var_os("HEAT_TEST_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_heat")), PathBuf::from)
+}
+
 /// Polls `cond` every 15 ms until it holds or `within` passes.
 pub fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + within;
@@ -266,15 +273,26 @@ impl Fixture {
 
     /// Starts a helper (e.g. a target) in the test dir; returns its pid.
     pub fn spawn_helper(&self, program: &str, args: &[&str]) -> i32 {
-        let child = Command::new(program)
-            .args(args)
-            .current_dir(&self.dir)
-            .env(TAG_VAR, &self.tag)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn helper {program}: {e}"));
+        let mut tries = 0;
+        let child = loop {
+            let spawned = Command::new(program)
+                .args(args)
+                .current_dir(&self.dir)
+                .env(TAG_VAR, &self.tag)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn();
+            match spawned {
+                // A script just written may still be open for writing in a
+                // child another test thread is forking ("text file busy").
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => break other.unwrap_or_else(|e| panic!("cannot spawn helper {program}: {e}")),
+            }
+        };
         let pid = child.id() as i32;
         self.helpers.borrow_mut().push(child);
         pid
@@ -405,7 +423,7 @@ impl<'a> Heat<'a> {
         let n = fx.next_run();
         let out = fx.path(&format!(".heat-{n}.stdout"));
         let err = fx.path(&format!(".heat-{n}.stderr"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_heat"));
+        let mut cmd = Command::new(heat_bin());
         cmd.args(args)
             .current_dir(&fx.dir)
             .env(TAG_VAR, &fx.tag)
@@ -553,7 +571,7 @@ impl<'a> Heat<'a> {
         };
         format!(
             "--- command: {} {}\n--- cwd: {}\n--- status: {status}\n--- stdout:\n{}\n--- stderr:\n{}\n--- log ({LOG}):\n{}",
-            env!("CARGO_BIN_EXE_heat"),
+            heat_bin().display(),
             shell_words(&self.args),
             self.fx.dir.display(),
             self.stdout(),
