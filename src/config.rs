@@ -16,7 +16,6 @@ use std::fs;
 use std::io;
 use std::num::NonZeroU32;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -733,25 +732,6 @@ fn refuse_untrusted(
     })
 }
 
-/// As root, a pidfile others can rewrite could name any process: refuse it.
-/// (Its owner may be another user: see `trust_owner`.)
-fn refuse_writable(
-    meta: &fs::Metadata,
-    what: &str,
-    shown: &str,
-    origin: &Origin,
-    env: &Env,
-) -> Result<(), ConfigError> {
-    let mode = meta.permissions().mode() & 0o7777;
-    if !env.is_root() || mode & 0o022 == 0 {
-        return Ok(());
-    }
-    Err(ConfigError(format!(
-        "{}refusing {what} {shown}: mode {mode:04o} is group- or world-writable; chmod go-w it",
-        origin.location()
-    )))
-}
-
 /// The config file: regular (a FIFO or device would hang a read) and, as root,
 /// trusted.
 fn refuse_untrusted_config(path: &Path, meta: &fs::Metadata, env: &Env) -> Result<(), ConfigError> {
@@ -782,10 +762,9 @@ fn check_log_dir(log: &Raw<PathBuf>, env: &Env) -> Result<(), ConfigError> {
         Ok(meta) if meta.is_dir() => {}
         Ok(_) => return Err(log.error(format!("{} is not a directory", show_path(&dir)))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(log.error(format!(
-                "directory {} does not exist; create it first",
-                show_path(&dir)
-            )));
+            return Err(
+                log.error(format!("directory {} does not exist; create it first", show_path(&dir)))
+            );
         }
         Err(e) => {
             return Err(log.error(format!("cannot access {}: {}", show_path(&dir), io_reason(&e))));
@@ -874,75 +853,30 @@ fn process_state(pid: i32) -> Option<char> {
     stat.rsplit_once(')')?.1.trim_start().chars().next()
 }
 
-/// Real, effective and saved uid from the text of /proc/PID/status.
-fn parse_uids(status: &str) -> Option<[u32; 3]> {
-    let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
-    let mut ids = line.split_whitespace().map(|f| f.parse::<u32>().ok());
-    Some([ids.next()??, ids.next()??, ids.next()??])
-}
-
-/// A pidfile on the command line must name a live process now; in service mode
-/// one naming none is followed later (SPEC §4). As root it must be safe to trust.
+/// A pidfile on the command line must name a live process now, one heat may
+/// adopt (see `target::inspect_pidfile`); in service mode one naming none is
+/// followed later (SPEC §4), but as root one others can write is refused.
 fn pidfile(raw: &Raw<PathBuf>, env: &Env) -> Result<(), ConfigError> {
+    use crate::target::{PidfileError, inspect_pidfile};
     let path = env.resolve(&raw.value);
-    let meta = match fs::metadata(&path) {
-        Ok(meta) => meta,
+    match fs::metadata(&path) {
+        Ok(_) => {}
         Err(_) if env.mode == Mode::Service => return Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(raw.error("no such file")),
         Err(e) => return Err(raw.error(format!("cannot read it: {}", io_reason(&e)))),
-    };
-    let shown = shown(&raw.value.to_string_lossy());
-    refuse_writable(&meta, "pidfile", &shown, &raw.origin, env)?;
-    let named = read_pidfile(&path).and_then(|pid| {
-        target_pid(pid, env).map_err(|e| format!("names pid {pid}: {e}"))?;
-        Ok(pid)
-    });
-    match named {
-        Ok(pid) => trust_owner(raw, &meta, pid, env),
-        Err(_) if env.mode == Mode::Service => Ok(()),
-        Err(e) => Err(raw.error(e)),
     }
-}
-
-/// The pid on a pidfile's first line (the target's own reader), for the
-/// checks above.
-fn read_pidfile(path: &Path) -> Result<i32, String> {
-    crate::target::read_pidfile(path).map(|pid| pid as i32).map_err(|e| e.to_string())
-}
-
-/// Whether heat may follow `pid` named by the pidfile at `path` now (a
-/// restarted target): as root, the file must not be writable by others and an
-/// owner other than root vouches only for its own processes (SPEC §8).
-pub fn pidfile_trusted(path: &Path, pid: u32) -> Result<(), String> {
-    let env = Env::current();
-    let raw = Raw::flag("--pidfile", path.to_path_buf());
-    let meta = fs::metadata(path).map_err(|e| format!("pidfile {}: {e}", show_path(&path)))?;
-    let shown = show_path(path);
-    refuse_writable(&meta, "pidfile", &shown, &raw.origin, &env).map_err(|e| e.0)?;
-    trust_owner(&raw, &meta, pid as i32, &env).map_err(|e| e.0)
-}
-
-/// As root, a pidfile owned by another user is trusted only for that user's
-/// own process: otherwise that user could have heat signal anything (SPEC §8).
-fn trust_owner(
-    raw: &Raw<PathBuf>,
-    meta: &fs::Metadata,
-    pid: i32,
-    env: &Env,
-) -> Result<(), ConfigError> {
-    let owner = meta.uid();
-    if !env.is_root() || owner == 0 {
-        return Ok(());
-    }
-    let uids = fs::read_to_string(format!("/proc/{pid}/status")).ok().and_then(|s| parse_uids(&s));
-    match uids {
-        Some(ids) if ids.iter().all(|&id| id == owner) => Ok(()),
-        Some([real, ..]) => Err(ConfigError(format!(
-            "{}refusing pidfile {}: owned by uid {owner} but pid {pid} runs as uid {real}",
+    match inspect_pidfile(&path, &[], env.is_root()) {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_refusal() => Err(ConfigError(format!(
+            "{}refusing pidfile {}: {e}",
             raw.origin.location(),
             show_path(&raw.value)
         ))),
-        None => Err(raw.error(format!("cannot read the owner of pid {pid} from /proc"))),
+        Err(_) if env.mode == Mode::Service => Ok(()),
+        Err(PidfileError::Pid { pid, .. }) if pid == env.own_pid => {
+            Err(raw.error(format!("names pid {pid}: that is heat's own pid")))
+        }
+        Err(e) => Err(raw.error(e)),
     }
 }
 
@@ -1060,6 +994,7 @@ fn format_size(n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
     use std::process::{Child, Command};
     use std::time::Instant;
@@ -1215,14 +1150,6 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), arg);
-    }
-
-    #[test]
-    fn proc_status_uids() {
-        let status = "Name:\tsleep\nUid:\t1000\t1001\t1002\t1003\nGid:\t0\t0\t0\t0\n";
-        assert_eq!(parse_uids(status), Some([1000, 1001, 1002]));
-        assert_eq!(parse_uids("Name:\tx\n"), None);
-        assert_eq!(parse_uids("Uid:\t1\tx\t3\t4\n"), None);
     }
 
     #[test]
@@ -1811,7 +1738,12 @@ mod tests {
             ("missing.pid", None, "no such file".to_string()),
             ("empty.pid", Some(""), "is empty: the service has not written its pid".to_string()),
             ("junk.pid", Some("nginx\n"), "first line 'nginx' is not a pid".to_string()),
-            ("init.pid", Some("1\n"), "names pid 1: pid 1 (init) is never a target".to_string()),
+            (
+                "init.pid",
+                Some("1\n"),
+                "names pid 1: pid 1 (init) is never a target: give the service's own pid"
+                    .to_string(),
+            ),
         ];
         for (name, text, reason) in cases {
             let path = dir.0.join(name);
@@ -1827,7 +1759,10 @@ mod tests {
         let path = dir.file("dead.pid", &format!("{dead}\n"), 0o644);
         assert_eq!(
             err(&["--pidfile", s(&path), "true"]),
-            format!("--pidfile {}: names pid {dead}: no such process", s(&path))
+            format!(
+                "--pidfile {}: names pid {dead}: no such process: is the target running?",
+                s(&path)
+            )
         );
         let own = dir.file("own.pid", &format!("{}\n", std::process::id()), 0o644);
         assert!(err(&["--pidfile", s(&own), "true"]).ends_with("that is heat's own pid"));
@@ -1949,7 +1884,10 @@ mod tests {
         ok(&["-c", s(&conf)]);
         chown(&script, Some(1000), None).unwrap();
         let e = err(&["-s", s(&script)]);
-        assert!(e.starts_with(&format!("refusing script {}: owned by uid 1000", s(&script))), "{e}");
+        assert!(
+            e.starts_with(&format!("refusing script {}: owned by uid 1000", s(&script))),
+            "{e}"
+        );
         assert!(e.contains("mode 0755") && e.ends_with("chown root it"), "{e}");
         let e = err(&["-c", s(&conf)]);
         assert!(e.starts_with("probe a: ") && e.contains("refusing script"), "{e}");
@@ -1962,7 +1900,11 @@ mod tests {
         fs::set_permissions(&dir.0, fs::Permissions::from_mode(0o777)).unwrap();
         let e = err(&["-c", s(&conf)]);
         assert!(
-            e.starts_with(&format!("refusing config {}: directory {} (mode 0777)", s(&conf), s(&dir.0))),
+            e.starts_with(&format!(
+                "refusing config {}: directory {} (mode 0777)",
+                s(&conf),
+                s(&dir.0)
+            )),
             "{e}"
         );
         let e = err(&["--fail", s(&script), "true"]);

@@ -96,6 +96,9 @@ pub enum Outcome {
     Ended,
     /// Could not be started: 127 not found, 126 not executable, as a shell reports.
     NotStarted { code: i32, error: String },
+    /// heat itself could not run it (out of fds, memory or processes): heat's
+    /// trouble, never the run's failure.
+    NotRun(String),
 }
 
 /// The result of one run.
@@ -119,6 +122,10 @@ impl Report {
 
     fn not_started(code: i32, error: String) -> Report {
         Report::without_child(Outcome::NotStarted { code, error })
+    }
+
+    fn not_run(error: String) -> Report {
+        Report::without_child(Outcome::NotRun(error))
     }
 }
 
@@ -199,20 +206,21 @@ impl Child {
     fn start(prepared: &Prepared) -> Result<Child, Report> {
         // Before the spawn, so that a stop right after exec is not missed.
         let sigchld = signal(SignalKind::child())
-            .map_err(|e| Report::not_started(126, format!("cannot listen for SIGCHLD: {e}")))?;
+            .map_err(|e| Report::not_run(format!("cannot listen for SIGCHLD: {e}")))?;
         let (read, write) = output_pipe()
-            .map_err(|e| Report::not_started(126, format!("cannot create the output pipe: {e}")))?;
+            .map_err(|e| Report::not_run(format!("cannot create the output pipe: {e}")))?;
         // The parent's write end closes when `write` drops, right after the spawn.
-        let pid = prepared
-            .spawn(write.as_fd())
-            .map_err(|e| Report::not_started(exec_failure_code(&e), e.to_string()))?;
+        let pid = prepared.spawn(write.as_fd()).map_err(|e| match heat_fault(&e) {
+            true => Report::not_run(format!("cannot start a process: {e}")),
+            false => Report::not_started(exec_failure_code(&e), e.to_string()),
+        })?;
         drop(write);
         let spawned = Instant::now();
         let pidfd = match open_pidfd(pid) {
             Ok(fd) => fd,
             Err(e) => {
                 abandon(pid);
-                let mut report = Report::not_started(126, format!("cannot watch child {pid}: {e}"));
+                let mut report = Report::not_run(format!("cannot watch child {pid}: {e}"));
                 report.pid = Some(pid);
                 return Err(report);
             }
@@ -468,6 +476,12 @@ fn output_pipe() -> io::Result<(pipe::Receiver, OwnedFd)> {
     }
     // The read end of a fresh pipe, non-blocking: what the unchecked form needs.
     Ok((pipe::Receiver::from_owned_fd_unchecked(read)?, write))
+}
+
+/// Whether a spawn failed for want of heat's own resources (fds, memory,
+/// processes) rather than because of the program.
+fn heat_fault(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN))
 }
 
 /// 127 for a program that does not exist, 126 for any other failure, as a shell reports.

@@ -37,11 +37,39 @@
 //!
 //! **Start period.** Until the first success, a failure of a check started less
 //! than `start_period` after `t0` is noted and otherwise ignored.
+//!
+//! **Target.** A probe with a target asks the supervisor to find it
+//! ([`Action::FindTarget`]) and hears back ([`Event::TargetFound`] or
+//! [`Event::TargetNotFound`]); the supervisor holds the pidfd, the probe decides.
+//! When the target exits its pid is remembered as dead (never followed again)
+//! and, with a pidfile, heat looks for its successor every 100 ms, for one
+//! interval or until the recovery window closes, whichever is later, and never
+//! while the recovery hook runs (it may be restarting the target). Without a
+//! successor the target is lost: fatal on the command line; in service mode
+//! the probe goes on, looking again before every check. A signal meant for a
+//! target that is not live waits for one more look at the pidfile, and is
+//! skipped (noted) only if that finds nothing.
 
 use std::time::{Duration, Instant};
 
-use crate::config::ProbeConfig;
+use crate::config::{ProbeConfig, TargetSpec};
 use crate::signal::Signal;
+
+/// How often a pidfile is read while a restarted target is sought.
+pub const PIDFILE_POLL: Duration = Duration::from_millis(100);
+
+/// Dead target pids a probe remembers (never to follow them again).
+const DEAD_KEPT: usize = 64;
+
+/// What kind of target a probe has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetKind {
+    None,
+    /// A fixed pid: once it exits it is gone (until a reload names another).
+    Pid,
+    /// A pidfile: followed across restarts.
+    Pidfile,
+}
 
 /// The parts of a probe's configuration its decisions depend on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,8 +78,9 @@ pub struct Rules {
     pub threshold: u32,
     pub start_period: Duration,
     pub recovery_timeout: Option<Duration>,
-    /// A target (pid or pidfile) is configured.
-    pub has_target: bool,
+    pub target: TargetKind,
+    /// Service mode: a lost target is the probe's trouble, not heat's end.
+    pub service: bool,
     pub signal: Option<Signal>,
     pub fault_signal: Option<Signal>,
     pub success_signal: Option<Signal>,
@@ -66,7 +95,12 @@ impl Rules {
             threshold: c.threshold.get(),
             start_period: c.start_period,
             recovery_timeout: c.recovery_timeout,
-            has_target: c.target.is_some(),
+            target: match c.target {
+                None => TargetKind::None,
+                Some(TargetSpec::Pid(_)) => TargetKind::Pid,
+                Some(TargetSpec::Pidfile(_)) => TargetKind::Pidfile,
+            },
+            service: false,
             signal: c.signal,
             fault_signal: c.fault_signal,
             success_signal: c.success_signal,
@@ -75,12 +109,17 @@ impl Rules {
         }
     }
 
+    /// A target (pid or pidfile) is configured.
+    pub fn has_target(&self) -> bool {
+        self.target != TargetKind::None
+    }
+
     /// The signal sent on every failure in normal mode, if any (SPEC §3 step 2).
     pub fn failure_signal(&self) -> Option<Signal> {
         let implicit = self.fault_signal.is_none() && self.success_signal.is_none();
         match self.signal {
-            Some(s) if self.has_target => Some(s),
-            None if self.has_target && implicit => Some(Signal::HUP),
+            Some(s) if self.has_target() => Some(s),
+            None if self.has_target() && implicit => Some(Signal::HUP),
             _ => None,
         }
     }
@@ -102,13 +141,22 @@ pub struct CheckResult {
     pub ended_unix: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The time returned by [`Probe::next_wakeup`] was reached.
     Tick,
     CheckDone(CheckResult),
+    /// The check could not be run for heat's own reasons (no fds, no memory):
+    /// it counts for nothing, and the next tick tries again.
+    CheckNotRun,
     /// The fail or recovery hook that was running ended (whatever its status).
     HookDone,
+    /// The live target exited.
+    TargetExited,
+    /// The answer to [`Action::FindTarget`]: this pid is the target now.
+    TargetFound(u32),
+    /// The answer to [`Action::FindTarget`]: nothing to follow, and why.
+    TargetNotFound(String),
 }
 
 /// Where a signal goes.
@@ -120,7 +168,7 @@ pub enum Dest {
 }
 
 /// Something heat notes in the log on the probe's behalf.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Note {
     /// A failure inside the start period, not counted.
     StartPeriod,
@@ -132,15 +180,52 @@ pub enum Note {
     Recovered {
         fails: u32,
     },
+    /// A target found: after `dead` exited, or again after it was lost.
+    Following {
+        dead: Option<u32>,
+        pid: u32,
+        /// Lost before: found again at a check.
+        again: bool,
+    },
+    /// The target exited and no successor came (ERR).
+    TargetLost {
+        dead: u32,
+    },
+    /// No target to follow when the probe started (ERR).
+    NoTarget {
+        reason: String,
+    },
+    /// A signal for the target that was not sent.
+    SignalSkipped {
+        signal: Signal,
+        /// The pid whose successor is sought, if one is.
+        seeking: Option<u32>,
+    },
+}
+
+impl Note {
+    /// A failure heat cannot handle (an ERR entry), rather than information.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Note::TargetLost { .. } | Note::NoTarget { .. })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     StartCheck,
-    Signal { signal: Signal, dest: Dest },
+    /// Sent only to a live target (or heat); the probe has checked.
+    Signal {
+        signal: Signal,
+        dest: Dest,
+    },
     RunFailHook(HookEnv),
     RunRecoveryHook(HookEnv),
     Note(Note),
+    /// Look for the target (open the pid, or read the pidfile, not adopting
+    /// any of [`Probe::dead`]) and answer with `TargetFound` or `TargetNotFound`.
+    FindTarget,
+    /// Command line: heat ends (the note says why).
+    Fatal(Note),
 }
 
 /// The `HEAT_FAIL_*` values a hook gets.
@@ -237,6 +322,26 @@ pub struct Status {
     pub busy: Busy,
 }
 
+/// The target as the probe knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// None is configured.
+    None,
+    /// Configured, not looked for yet ([`Probe::start`] asks).
+    Unknown,
+    Live(u32),
+    /// `dead` exited at `since`; its successor is sought through the pidfile.
+    Seeking {
+        dead: u32,
+        since: Instant,
+        next_look: Instant,
+    },
+    /// Gone for now (service mode); `dead` is the pid that exited, if one did.
+    Lost {
+        dead: Option<u32>,
+    },
+}
+
 /// One probe's state. See the module documentation.
 #[derive(Clone, Debug)]
 pub struct Probe {
@@ -253,11 +358,19 @@ pub struct Probe {
     /// A stopping fault signal was sent to the target in this recovery.
     target_frozen: bool,
     last: Option<CheckResult>,
+    target: Target,
+    /// Target pids seen to exit, oldest first: never followed again.
+    dead: Vec<u32>,
+    /// Signals for the target, waiting for the answer to a `FindTarget`.
+    pending: Vec<Signal>,
+    /// A `FindTarget` is out.
+    asked: bool,
 }
 
 impl Probe {
     /// A probe whose first check is due at `t0`.
     pub fn new(rules: Rules, t0: Instant) -> Probe {
+        let target = if rules.has_target() { Target::Unknown } else { Target::None };
         Probe {
             rules,
             t0,
@@ -270,16 +383,49 @@ impl Probe {
             succeeded: false,
             target_frozen: false,
             last: None,
+            target,
+            dead: Vec::new(),
+            pending: Vec::new(),
+            asked: false,
         }
+    }
+
+    /// What to do first: find the target, if there is one.
+    pub fn start(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.target == Target::Unknown {
+            self.ask(&mut out);
+        }
+        out
+    }
+
+    /// Pids a previous supervisor of this probe saw die (a reload kept the target).
+    pub fn inherit_dead(&mut self, dead: &[u32]) {
+        for &pid in dead {
+            self.remember_dead(pid);
+        }
+    }
+
+    /// Target pids seen to exit: `FindTarget` must not adopt one of them.
+    pub fn dead(&self) -> &[u32] {
+        &self.dead
+    }
+
+    pub fn target(&self) -> Target {
+        self.target
     }
 
     pub fn rules(&self) -> &Rules {
         &self.rules
     }
 
-    /// When the supervisor must send the next [`Event::Tick`].
+    /// When the supervisor must send the next [`Event::Tick`]: the next check,
+    /// or the next look at the pidfile while a restarted target is sought.
     pub fn next_wakeup(&self) -> Instant {
-        self.next_tick
+        match self.target {
+            Target::Seeking { next_look, .. } => self.next_tick.min(next_look),
+            _ => self.next_tick,
+        }
     }
 
     pub fn busy(&self) -> Busy {
@@ -317,9 +463,16 @@ impl Probe {
     pub fn on(&mut self, event: Event, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
         match event {
-            Event::Tick => self.tick(now, &mut out),
+            Event::Tick => {
+                self.look_if_due(now, &mut out);
+                self.tick(now, &mut out);
+            }
             Event::CheckDone(result) => self.check_done(result, now, &mut out),
+            Event::CheckNotRun => self.check_not_run(now, &mut out),
             Event::HookDone => self.hook_done(now, &mut out),
+            Event::TargetExited => self.target_exited(now, &mut out),
+            Event::TargetFound(pid) => self.found(pid, &mut out),
+            Event::TargetNotFound(reason) => self.not_found(reason, now, &mut out),
         }
         out
     }
@@ -330,7 +483,7 @@ impl Probe {
         let mut out = Vec::new();
         if self.in_recovery() && self.target_frozen {
             self.target_frozen = false;
-            out.push(Action::Signal { signal: Signal::CONT, dest: Dest::Target });
+            self.signal_target(Signal::CONT, &mut out);
         }
         out
     }
@@ -376,8 +529,20 @@ impl Probe {
     }
 
     fn start_check(&mut self, now: Instant, out: &mut Vec<Action>) {
+        // A lost target's pidfile is read again before every check.
+        if matches!(self.target, Target::Lost { .. }) && self.rules.target == TargetKind::Pidfile {
+            self.ask(out);
+        }
         self.busy = Busy::Check { started: now };
         out.push(Action::StartCheck);
+    }
+
+    /// heat could not run the check: nothing counts, the next tick tries again.
+    fn check_not_run(&mut self, _now: Instant, _out: &mut [Action]) {
+        if let Busy::Check { .. } = self.busy {
+            self.busy = Busy::Idle;
+            self.missed = false;
+        }
     }
 
     /// The probe became free: one check at once if a tick was missed.
@@ -401,7 +566,7 @@ impl Probe {
                 self.mode = Mode::Normal;
                 self.target_frozen = false;
                 if let Some(signal) = self.rules.success_signal {
-                    out.push(Action::Signal { signal, dest: self.dest() });
+                    self.send(signal, out);
                 }
                 out.push(Action::Note(Note::Recovered { fails }));
             }
@@ -424,7 +589,7 @@ impl Probe {
 
     fn failed_in_normal(&mut self, result: CheckResult, now: Instant, out: &mut Vec<Action>) {
         if let Some(signal) = self.rules.failure_signal() {
-            out.push(Action::Signal { signal, dest: Dest::Target });
+            self.signal_target(signal, out);
         }
         if self.fails >= self.rules.threshold && self.rules.recovers() {
             self.mode = Mode::Recovery { round: 0, window: Window::Hook };
@@ -474,11 +639,7 @@ impl Probe {
         self.mode = Mode::Recovery { round, window: Window::Hook };
         out.push(Action::Note(Note::RecoveryRound { round, fails: self.fails }));
         if let Some(signal) = self.rules.fault_signal {
-            let dest = self.dest();
-            if dest == Dest::Target && signal.is_stopping() {
-                self.target_frozen = true;
-            }
-            out.push(Action::Signal { signal, dest });
+            self.send(signal, out);
         }
         if self.rules.recovery_hook {
             let streak = self.streak.expect("recovery follows a counted failure");
@@ -516,8 +677,140 @@ impl Probe {
         }
     }
 
-    fn dest(&self) -> Dest {
-        if self.rules.has_target { Dest::Target } else { Dest::Heat }
+    /// A fault or success signal: to the target, or raised on heat without one.
+    fn send(&mut self, signal: Signal, out: &mut Vec<Action>) {
+        if self.rules.has_target() {
+            self.signal_target(signal, out);
+        } else {
+            out.push(Action::Signal { signal, dest: Dest::Heat });
+        }
+    }
+
+    /// Signals the live target; otherwise looks at the pidfile once more and
+    /// lets the answer decide, or notes the signal as skipped.
+    fn signal_target(&mut self, signal: Signal, out: &mut Vec<Action>) {
+        match self.target {
+            Target::Live(_) => self.emit(signal, out),
+            Target::Seeking { .. } | Target::Lost { .. }
+                if self.rules.target == TargetKind::Pidfile =>
+            {
+                self.pending.push(signal);
+                self.ask(out);
+            }
+            _ => out.push(Action::Note(Note::SignalSkipped { signal, seeking: None })),
+        }
+    }
+
+    fn emit(&mut self, signal: Signal, out: &mut Vec<Action>) {
+        if self.in_recovery() && signal.is_stopping() {
+            self.target_frozen = true;
+        }
+        out.push(Action::Signal { signal, dest: Dest::Target });
+    }
+
+    fn ask(&mut self, out: &mut Vec<Action>) {
+        if !std::mem::replace(&mut self.asked, true) {
+            out.push(Action::FindTarget);
+        }
+    }
+
+    fn remember_dead(&mut self, pid: u32) {
+        if self.dead.contains(&pid) {
+            return;
+        }
+        if self.dead.len() == DEAD_KEPT {
+            self.dead.remove(0);
+        }
+        self.dead.push(pid);
+    }
+
+    fn look_if_due(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if let Target::Seeking { dead, since, next_look } = self.target
+            && now >= next_look
+        {
+            self.target = Target::Seeking { dead, since, next_look: now + PIDFILE_POLL };
+            self.ask(out);
+        }
+    }
+
+    fn target_exited(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let Target::Live(pid) = self.target else {
+            return;
+        };
+        self.remember_dead(pid);
+        if self.rules.target == TargetKind::Pidfile {
+            let next_look = now + PIDFILE_POLL;
+            self.target = Target::Seeking { dead: pid, since: now, next_look };
+            self.ask(out);
+        } else {
+            self.lose(pid, out);
+        }
+    }
+
+    /// No successor to `dead`: the end on the command line, the probe's
+    /// trouble in service mode.
+    fn lose(&mut self, dead: u32, out: &mut Vec<Action>) {
+        self.target = Target::Lost { dead: Some(dead) };
+        self.trouble(Note::TargetLost { dead }, out);
+    }
+
+    fn trouble(&mut self, note: Note, out: &mut Vec<Action>) {
+        if self.rules.service {
+            out.push(Action::Note(note));
+        } else {
+            out.push(Action::Fatal(note));
+        }
+    }
+
+    /// Whether the wait for a successor of a target lost at `since` is over:
+    /// one interval, or until the recovery window closes, whichever is later,
+    /// and never while the recovery hook runs (it may be restarting the target).
+    fn seek_over(&self, since: Instant, now: Instant) -> bool {
+        if let Mode::Recovery { window: Window::Hook, .. } = self.mode {
+            return false;
+        }
+        let mut until = since + self.rules.interval;
+        if let Some(end) = self.window_end() {
+            until = until.max(end);
+        }
+        now >= until
+    }
+
+    fn found(&mut self, pid: u32, out: &mut Vec<Action>) {
+        self.asked = false;
+        let note = match self.target {
+            Target::Seeking { dead, .. } => {
+                Some(Note::Following { dead: Some(dead), pid, again: false })
+            }
+            Target::Lost { dead } => Some(Note::Following { dead, pid, again: true }),
+            Target::Live(_) | Target::Unknown | Target::None => None,
+        };
+        self.target = Target::Live(pid);
+        out.extend(note.map(Action::Note));
+        for signal in std::mem::take(&mut self.pending) {
+            self.emit(signal, out);
+        }
+    }
+
+    fn not_found(&mut self, reason: String, now: Instant, out: &mut Vec<Action>) {
+        self.asked = false;
+        match self.target {
+            Target::Unknown => {
+                self.target = Target::Lost { dead: None };
+                self.trouble(Note::NoTarget { reason }, out);
+            }
+            Target::Seeking { dead, since, .. } if self.seek_over(since, now) => {
+                self.lose(dead, out)
+            }
+            _ => {}
+        }
+        let seeking = match self.target {
+            Target::Seeking { dead, .. } => Some(dead),
+            _ => None,
+        };
+        for signal in std::mem::take(&mut self.pending) {
+            out.push(Action::Note(Note::SignalSkipped { signal, seeking }));
+        }
     }
 }
 
@@ -537,7 +830,8 @@ mod tests {
             threshold: 1,
             start_period: Duration::ZERO,
             recovery_timeout: None,
-            has_target: false,
+            target: TargetKind::None,
+            service: false,
             signal: None,
             fault_signal: None,
             success_signal: None,
@@ -554,7 +848,16 @@ mod tests {
     }
 
     impl Sim {
+        /// A probe with its target (if any) found live as pid 500.
         fn new(rules: Rules) -> Sim {
+            let mut s = Sim::unstarted(rules);
+            if s.p.rules().has_target() {
+                assert_eq!(s.p.start(), vec![Action::FindTarget]);
+                assert_eq!(s.p.on(Event::TargetFound(500), s.t0), vec![]);
+            }
+            s
+        }
+        fn unstarted(rules: Rules) -> Sim {
             let t0 = Instant::now();
             Sim { p: Probe::new(rules, t0), t0, pid: 100 }
         }
@@ -678,7 +981,7 @@ mod tests {
     #[test]
     fn target_gets_hup_on_every_failure_by_default() {
         let mut r = rules();
-        r.has_target = true;
+        r.target = TargetKind::Pid;
         let mut s = Sim::new(r);
         assert_eq!(s.cycle(0.0, 0.1, 1), vec![sig(Signal::HUP, Dest::Target)]);
         assert_eq!(s.cycle(10.0, 0.1, 1), vec![sig(Signal::HUP, Dest::Target)]);
@@ -688,7 +991,7 @@ mod tests {
     #[test]
     fn target_gets_the_given_signal() {
         let mut r = rules();
-        r.has_target = true;
+        r.target = TargetKind::Pid;
         r.signal = Some(usr1());
         let mut s = Sim::new(r);
         assert_eq!(s.cycle(0.0, 0.1, 1), vec![sig(usr1(), Dest::Target)]);
@@ -698,7 +1001,7 @@ mod tests {
     fn no_per_failure_hup_when_only_fault_or_success_signals_are_given() {
         for (fault, success) in [(Some(Signal::CONT), None), (None, Some(Signal::CONT))] {
             let mut r = rules();
-            r.has_target = true;
+            r.target = TargetKind::Pid;
             r.threshold = 3;
             r.fault_signal = fault;
             r.success_signal = success;
@@ -710,7 +1013,7 @@ mod tests {
     #[test]
     fn explicit_signal_is_sent_alongside_fault_signal() {
         let mut r = rules();
-        r.has_target = true;
+        r.target = TargetKind::Pid;
         r.threshold = 2;
         r.signal = Some(usr1());
         r.fault_signal = Some(Signal::CONT);
@@ -779,7 +1082,7 @@ mod tests {
         r.threshold = 3;
         r.fail_hook = true;
         r.recovery_hook = true;
-        r.has_target = true;
+        r.target = TargetKind::Pid;
         let mut s = Sim::new(r);
         let a = s.cycle(0.0, 1.0, 1);
         assert!(matches!(a[..], [Action::Signal { .. }, Action::RunFailHook(_)]), "{a:?}");
@@ -858,7 +1161,7 @@ mod tests {
     #[test]
     fn in_the_window_failures_count_on_without_signal_or_fail_hook() {
         let mut r = rules();
-        r.has_target = true;
+        r.target = TargetKind::Pid;
         r.signal = Some(usr1());
         let mut s = in_recovery(r);
         s.hook_done(22.0);
@@ -936,7 +1239,7 @@ mod tests {
     #[test]
     fn success_in_the_window_recovers_with_the_success_signal() {
         let mut r = rules();
-        r.has_target = true;
+        r.target = TargetKind::Pid;
         r.fault_signal = Some(Signal::CONT);
         r.success_signal = Some(usr1());
         let mut s = in_recovery(r);
@@ -996,7 +1299,7 @@ mod tests {
     fn start_period_failures_are_noted_and_not_counted() {
         let mut r = rules();
         r.start_period = 25 * S;
-        r.has_target = true;
+        r.target = TargetKind::Pid;
         r.fail_hook = true;
         let mut s = Sim::new(r);
         assert_eq!(s.cycle(0.0, 1.0, 1), vec![Action::Note(Note::StartPeriod)]);
@@ -1032,7 +1335,7 @@ mod tests {
     #[test]
     fn stop_in_recovery_resumes_a_target_frozen_by_the_fault_signal() {
         let mut r = rules();
-        r.has_target = true;
+        r.target = TargetKind::Pid;
         r.fault_signal = Some(Signal::STOP);
         let mut s = in_recovery(r);
         assert_eq!(s.p.on_stop(), vec![sig(Signal::CONT, Dest::Target)]);
@@ -1042,7 +1345,7 @@ mod tests {
     #[test]
     fn stop_after_a_recovery_or_without_a_stopping_signal_sends_nothing() {
         let mut r = rules();
-        r.has_target = true;
+        r.target = TargetKind::Pid;
         r.fault_signal = Some(Signal::STOP);
         let mut s = in_recovery(r.clone());
         s.hook_done(22.0);

@@ -26,7 +26,7 @@ use crate::exec::Stop;
 use crate::log::{Level, Log};
 use crate::notify::Notifier;
 use crate::reload::{self, Plan};
-use crate::supervisor::{Control, Exit, Shared, Stdout, Supervisor};
+use crate::supervisor::{Control, Exit, Handover, Shared, Stdout, Supervisor};
 
 /// How often systemd's STATUS line is refreshed (when it changed).
 const STATUS_EVERY: Duration = Duration::from_secs(1);
@@ -75,7 +75,7 @@ struct Service {
     desired: BTreeMap<String, Arc<ProbeConfig>>,
     /// Running supervisors, by name; a retiring one may still be finishing a hook.
     running: BTreeMap<String, Handle>,
-    tasks: JoinSet<(String, Exit)>,
+    tasks: JoinSet<(String, (Exit, Handover))>,
     stopping: bool,
     notifier: Notifier,
     /// The STATUS line systemd last got.
@@ -132,12 +132,12 @@ pub async fn run(cli: Cli, settings: Settings, log: Log, mut signals: Signals) -
         }
         tokio::select! {
             Some(done) = svc.tasks.join_next() => {
-                if let Ok((name, exit)) = done {
+                if let Ok((name, (exit, handover))) = done {
                     if let Exit::Fatal(_) = exit {
                         ending = Ending::Fatal;
                         svc.stop(Stop::Graceful, None);
                     }
-                    svc.finished(&name);
+                    svc.finished(&name, handover);
                 }
                 if !service_mode && svc.tasks.is_empty() {
                     break;
@@ -225,31 +225,35 @@ impl Service {
         }
         for name in plan.added.iter().chain(&plan.changed) {
             if !self.running.contains_key(name) {
-                self.start(name, spread);
+                self.start(name, spread, None);
             }
         }
+        let max_output = self.desired.values().map(|p| p.max_output).max().unwrap_or(0);
+        self.log.fit_output(max_output);
         plan
     }
 
-    /// Starts the supervisor of the configured probe `name`.
-    fn start(&mut self, name: &str, spread: bool) {
+    /// Starts the supervisor of the configured probe `name`, with what the
+    /// supervisor it replaces handed over.
+    fn start(&mut self, name: &str, spread: bool, prior: Option<Handover>) {
         let Some(cfg) = self.desired.get(name).cloned() else {
             return;
         };
         let phase = if spread { reload::phase(name, cfg.interval) } else { Duration::ZERO };
         let t0 = tokio::time::Instant::now().into_std() + phase;
         let (control, rx) = mpsc::unbounded_channel();
-        let sup = Supervisor::new(cfg, self.shared.clone(), t0);
+        let sup = Supervisor::new(cfg, self.shared.clone(), t0, prior);
         let owned = name.to_string();
         self.tasks.spawn_local(async move { (owned, sup.run(rx).await) });
         self.running.insert(name.to_string(), Handle { control, retiring: false });
     }
 
-    /// A supervisor returned: a changed probe it was blocking starts now.
-    fn finished(&mut self, name: &str) {
+    /// A supervisor returned: a changed probe it was blocking starts now,
+    /// taking over its target if that is unchanged.
+    fn finished(&mut self, name: &str, handover: Handover) {
         self.running.remove(name);
         if !self.stopping && self.desired.contains_key(name) {
-            self.start(name, self.desired.len() > 1);
+            self.start(name, self.desired.len() > 1, Some(handover));
         }
     }
 
@@ -291,13 +295,16 @@ impl Service {
         for w in &settings.warnings {
             tracing::warn!("{w}");
         }
+        // A file whose probes cannot all have their fds is refused as a whole.
+        if let Err(e) = raise_nofile_limit(settings.probes.len()) {
+            tracing::error!("reload failed, keeping the running configuration: {e}");
+            let text = format!("reload failed, keeping the running configuration: {e}");
+            self.event(Level::Err, &text);
+            return;
+        }
         if settings.log != self.log_path {
             self.log.reopen_at(&settings.log);
             self.log_path = settings.log.clone();
-        }
-        if let Err(e) = raise_nofile_limit(settings.probes.len()) {
-            tracing::warn!("{e}");
-            self.event(Level::Err, &e);
         }
         let plan = self.apply(settings.probes);
         if asked || !plan.is_noop() {

@@ -34,9 +34,6 @@ const PRIVATE_ENV: [&str; 6] = [
     "LISTEN_FDNAMES",
 ];
 
-/// How often a pidfile is re-read while heat looks for a restarted target.
-const PIDFILE_POLL: Duration = Duration::from_millis(100);
-
 /// heat's environment, cleaned of what is meant for heat alone.
 pub fn child_env() -> Arc<Env> {
     Arc::new(Env::new(std::env::vars_os().filter(|(k, _)| {
@@ -142,24 +139,21 @@ struct Running {
     report: Pin<Box<dyn Future<Output = Report>>>,
 }
 
-/// The target, as far as this probe knows it.
-enum TargetState {
-    None,
-    Live(Target),
-    /// The target exited; a pidfile is re-read until `until` for its successor.
-    Seeking {
-        dead: u32,
-        until: Instant,
-    },
-    /// Gone for good (service mode): signals are skipped.
-    Lost,
-}
-
 /// Names used in the log, computed once.
 struct Names {
     check: String,
     heat: String,
     probe: String,
+}
+
+/// What a supervisor leaves for the one that replaces it when a reload changes
+/// its probe but not its target: the target's pidfd (so the pid is never
+/// reopened by number) and the pids it saw die.
+#[derive(Debug, Default)]
+pub struct Handover {
+    target: Option<TargetSpec>,
+    live: Option<Target>,
+    dead: Vec<u32>,
 }
 
 pub struct Supervisor {
@@ -170,13 +164,22 @@ pub struct Supervisor {
     shared: Rc<Shared>,
     probe: Probe,
     names: Names,
-    target: TargetState,
+    /// The live target's pidfd; the probe knows whether there is one.
+    target: Option<Target>,
+    /// A live target handed over by the supervisor this one replaces.
+    inherited: Option<Target>,
     running: Option<Running>,
 }
 
 impl Supervisor {
-    /// A supervisor whose first check is due at `t0`.
-    pub fn new(cfg: Arc<ProbeConfig>, shared: Rc<Shared>, t0: Instant) -> Supervisor {
+    /// A supervisor whose first check is due at `t0`; `prior` is what the
+    /// supervisor it replaces handed over.
+    pub fn new(
+        cfg: Arc<ProbeConfig>,
+        shared: Rc<Shared>,
+        t0: Instant,
+        prior: Option<Handover>,
+    ) -> Supervisor {
         let names = if shared.service {
             Names {
                 check: format!("[{}] {}", cfg.name, cfg.display),
@@ -187,24 +190,37 @@ impl Supervisor {
             Names { check: cfg.display.clone(), heat: "heat".into(), probe: String::new() }
         };
         let check_spec = Rc::new(Ready::new(check_spec(&cfg, &shared)));
+        let mut rules = Rules::from_config(&cfg);
+        rules.service = shared.service;
+        let mut probe = Probe::new(rules, t0);
+        let mut inherited = None;
+        if let Some(prior) = prior.filter(|p| p.target.is_some() && p.target == cfg.target) {
+            probe.inherit_dead(&prior.dead);
+            inherited = prior.live;
+        }
         Supervisor {
             check_spec,
             tally: Tally { shared: shared.clone(), failing: false, recovering: false },
-            probe: Probe::new(Rules::from_config(&cfg), t0),
+            probe,
             cfg,
             shared,
             names,
-            target: TargetState::None,
+            target: None,
+            inherited,
             running: None,
         }
     }
 
     /// Runs the probe until heat asks it to stop or a fatal condition ends it.
-    pub async fn run(mut self, mut control: mpsc::UnboundedReceiver<Control>) -> Exit {
-        if let Err(msg) = self.open_target() {
+    pub async fn run(mut self, mut control: mpsc::UnboundedReceiver<Control>) -> (Exit, Handover) {
+        let first = self.probe.start();
+        if let Err(msg) = self.execute(first, "") {
             return self.fatal(msg).await;
         }
         loop {
+            // A probe that is always due must still let the other probes, heat's
+            // signals and the watchdog run: yield once the task's budget is spent.
+            tokio::task::consume_budget().await;
             let wake = self.probe.next_wakeup();
             let event = tokio::select! {
                 () = timer::sleep_until(wake) => Some(Event::Tick),
@@ -215,16 +231,8 @@ impl Supervisor {
                     }
                 }
                 () = target_exited(&self.target) => {
-                    if let Err(msg) = self.target_exited() {
-                        return self.fatal(msg).await;
-                    }
-                    None
-                }
-                () = seek_poll(&self.target) => {
-                    if let Err(msg) = self.seek() {
-                        return self.fatal(msg).await;
-                    }
-                    None
+                    self.target = None;
+                    Some(Event::TargetExited)
                 }
                 msg = control.recv() => match msg {
                     Some(Control::Status) => {
@@ -233,32 +241,44 @@ impl Supervisor {
                     }
                     Some(Control::Stop(how)) => {
                         self.stop(Some(how), &mut control).await;
-                        return Exit::Stopped;
+                        return (Exit::Stopped, self.handover());
                     }
                     Some(Control::Retire) => {
                         self.stop(None, &mut control).await;
-                        return Exit::Stopped;
+                        return (Exit::Stopped, self.handover());
                     }
                     None => {
                         self.stop(Some(Stop::Graceful), &mut control).await;
-                        return Exit::Stopped;
+                        return (Exit::Stopped, self.handover());
                     }
                 },
             };
             if let Some(event) = event {
                 let actions = self.probe.on(event, now());
-                self.execute(actions);
+                if let Err(msg) = self.execute(actions, "") {
+                    return self.fatal(msg).await;
+                }
                 let s = self.probe.status();
                 self.tally.set(s.fails > 0, s.recovery);
             }
         }
     }
 
-    fn execute(&mut self, actions: Vec<Action>) {
+    fn handover(&mut self) -> Handover {
+        Handover {
+            target: self.cfg.target.clone(),
+            live: self.target.take(),
+            dead: self.probe.dead().to_vec(),
+        }
+    }
+
+    /// Carries out the probe's actions in order; `why` is appended to the log
+    /// entry of a signal. `Err` is a fatal condition (command line).
+    fn execute(&mut self, actions: Vec<Action>, why: &str) -> Result<(), String> {
         for action in actions {
             match action {
                 Action::StartCheck => self.start_check(),
-                Action::Signal { signal, dest } => self.signal(signal, dest, ""),
+                Action::Signal { signal, dest } => self.signal(signal, dest, why),
                 Action::RunFailHook(env) => {
                     let hook = self.cfg.fail.clone().expect("a fail hook is configured");
                     self.start_hook(Job::FailHook, &hook, &env);
@@ -267,29 +287,90 @@ impl Supervisor {
                     let hook = self.cfg.recovery.clone().expect("a recovery hook is configured");
                     self.start_hook(Job::RecoveryHook, &hook, &env);
                 }
-                Action::Note(note) => self.note(note),
+                Action::Note(note) => self.note(&note),
+                Action::FindTarget => {
+                    let answer = self.find_target();
+                    let more = self.probe.on(answer, now());
+                    self.execute(more, why)?;
+                }
+                Action::Fatal(note) => return Err(self.note_text(&note)),
             }
         }
+        Ok(())
     }
 
-    fn note(&self, note: Note) {
-        let text = match note {
+    fn note_text(&self, note: &Note) -> String {
+        let pidfile = || match &self.cfg.target {
+            Some(TargetSpec::Pidfile(path)) => path.display().to_string(),
+            _ => "its pidfile".to_string(),
+        };
+        match note {
             Note::StartPeriod => "check failed in the start period: not counted".to_string(),
             Note::RecoveryRound { round, fails } => {
                 format!("recovery round {round}: {fails} consecutive failures")
             }
             Note::WindowClosed => "recovery window closed without a success".to_string(),
             Note::Recovered { fails } => format!("recovered after {fails} consecutive failures"),
-        };
-        self.event(Level::Info, &text);
+            Note::Following { dead: Some(dead), pid, again: false } => {
+                format!("target pid {dead} exited; following pid {pid} from {}", pidfile())
+            }
+            Note::Following { pid, .. } => format!("following pid {pid} from {}", pidfile()),
+            Note::TargetLost { dead } => format!("target pid {dead} exited"),
+            Note::NoTarget { reason } => reason.clone(),
+            Note::SignalSkipped { signal, seeking: Some(dead) } => {
+                format!("skipped {signal}: target pid {dead} exited, waiting for its pidfile")
+            }
+            Note::SignalSkipped { signal, seeking: None } => format!("skipped {signal}: no target"),
+        }
+    }
+
+    fn note(&self, note: &Note) {
+        let level = if note.is_error() { Level::Err } else { Level::Info };
+        self.event(level, &self.note_text(note));
     }
 
     fn event(&self, level: Level, text: &str) {
         self.shared.log.write(SystemTime::now(), level, &self.names.heat, text.as_bytes(), 0);
     }
 
+    /// The answer to the probe's `FindTarget`: the pid, or the pidfile's
+    /// process, never one the probe saw die; the pidfd is kept here.
+    fn find_target(&mut self) -> Event {
+        if let Some(t) = self.inherited.take().filter(Target::alive) {
+            let pid = t.pid();
+            self.target = Some(t);
+            return Event::TargetFound(pid);
+        }
+        let opened = match &self.cfg.target {
+            None => return Event::TargetNotFound("no target".to_string()),
+            Some(TargetSpec::Pid(pid)) if self.probe.dead().contains(pid) => {
+                Err(format!("target pid {pid} exited"))
+            }
+            Some(TargetSpec::Pid(pid)) => {
+                Target::open(*pid).map_err(|e| format!("target pid {pid}: {e}"))
+            }
+            Some(TargetSpec::Pidfile(path)) => {
+                let as_root = nix::unistd::geteuid().is_root();
+                target::inspect_pidfile(path, self.probe.dead(), as_root)
+                    .map_err(|e| format!("pidfile {}: {e}", path.display()))
+                    .and_then(|found| {
+                        let pid = found.pid;
+                        Target::adopt(found)
+                            .map_err(|e| format!("pidfile {} names pid {pid}: {e}", path.display()))
+                    })
+            }
+        };
+        match opened {
+            Ok(t) => {
+                let pid = t.pid();
+                self.target = Some(t);
+                Event::TargetFound(pid)
+            }
+            Err(reason) => Event::TargetNotFound(reason),
+        }
+    }
+
     fn start_check(&mut self) {
-        self.refollow();
         let spec = self.check_spec.clone();
         self.spawn(Job::Check, spec);
     }
@@ -312,7 +393,7 @@ impl Supervisor {
     fn env(&self, hook: &HookEnv) -> Vec<(OsString, OsString)> {
         let mut env = probe_env(&self.cfg);
         env.extend(hook.vars().into_iter().map(|(k, v)| (k.into(), v.into())));
-        if let TargetState::Live(t) = &self.target {
+        if let Some(t) = &self.target {
             env.push(("HEAT_TARGET_PID".into(), t.pid().to_string().into()));
         }
         env
@@ -332,11 +413,18 @@ impl Supervisor {
     /// Logs a finished run and turns it into the probe's event.
     fn finished(&mut self, report: Report) -> Result<Option<Event>, String> {
         let job = self.running.take().expect("a run was polled").job;
-        self.log_run(job, &report);
         let what = match self.hook_of(job) {
             Some(h) => format!("hook {}", h.display),
             None => "check".to_string(),
         };
+        if let Outcome::NotRun(error) = &report.outcome {
+            // heat's own trouble (no fds, no memory): an ERR of heat's, never
+            // the probe's failure: nothing is counted, signalled or hooked.
+            let next = if job == Job::Check { "; tried again at the next tick" } else { "" };
+            self.event(Level::Err, &format!("could not run the {what}: {error}{next}"));
+            return Ok(Some(if job == Job::Check { Event::CheckNotRun } else { Event::HookDone }));
+        }
+        self.log_run(job, &report);
         let pid = report.pid.unwrap_or(0);
         let trouble = match report.outcome {
             Outcome::Signaled(sig) => {
@@ -356,7 +444,7 @@ impl Supervisor {
             Outcome::TimedOut => 124,
             Outcome::Signaled(sig) | Outcome::Stopped(sig) => 128 + sig.number(),
             Outcome::NotStarted { code, .. } => code,
-            Outcome::Ended => return Ok(None),
+            Outcome::Ended | Outcome::NotRun(_) => return Ok(None),
         };
         if job != Job::Check {
             return Ok(Some(Event::HookDone));
@@ -395,6 +483,7 @@ impl Supervisor {
             Outcome::Stopped(sig) => Some(format!("stopped by {sig}, killed")),
             Outcome::Ended => Some("ended by heat".to_string()),
             Outcome::NotStarted { error, .. } => Some(format!("cannot start: {error}")),
+            Outcome::NotRun(error) => Some(format!("not run: {error}")),
         };
         let level = match report.outcome {
             Outcome::Exited(0) | Outcome::Ended => Level::Info,
@@ -425,7 +514,7 @@ impl Supervisor {
                 unsafe { libc::raise(signal.number()) };
             }
             Dest::Target => match &self.target {
-                TargetState::Live(t) => match t.signal(signal) {
+                Some(t) => match t.signal(signal) {
                     Ok(()) => {
                         self.event(Level::Info, &format!("sent {signal} to pid {}{why}", t.pid()))
                     }
@@ -434,104 +523,10 @@ impl Supervisor {
                         &format!("could not send {signal} to pid {}: {e}", t.pid()),
                     ),
                 },
-                TargetState::Seeking { dead, .. } => self.event(
-                    Level::Info,
-                    &format!("skipped {signal}: target pid {dead} exited, waiting for its pidfile"),
-                ),
-                TargetState::Lost | TargetState::None => {
-                    self.event(Level::Info, &format!("skipped {signal}: no target"))
-                }
+                // The probe sends only to a live target: its pidfd is here.
+                None => self.event(Level::Info, &format!("skipped {signal}: no target")),
             },
         }
-    }
-
-    fn open_target(&mut self) -> Result<(), String> {
-        let opened = match &self.cfg.target {
-            None => return Ok(()),
-            Some(TargetSpec::Pid(pid)) => {
-                Target::open(*pid).map_err(|e| format!("target pid {pid}: {e}"))
-            }
-            Some(TargetSpec::Pidfile(path)) => from_pidfile(path, None),
-        };
-        match opened {
-            Ok(t) => self.target = TargetState::Live(t),
-            Err(msg) if !self.shared.service => return Err(msg),
-            Err(msg) => {
-                self.event(Level::Err, &msg);
-                self.target = TargetState::Lost;
-            }
-        }
-        Ok(())
-    }
-
-    /// Service mode: a probe without its target re-reads its pidfile at every check.
-    fn refollow(&mut self) {
-        let (TargetState::Lost, Some(TargetSpec::Pidfile(path))) = (&self.target, &self.cfg.target)
-        else {
-            return;
-        };
-        if let Ok(t) = from_pidfile(path, None) {
-            let text = format!("following pid {} from {}", t.pid(), path.display());
-            self.event(Level::Info, &text);
-            self.target = TargetState::Live(t);
-        }
-    }
-
-    fn target_exited(&mut self) -> Result<(), String> {
-        let TargetState::Live(t) = &self.target else {
-            return Ok(());
-        };
-        let dead = t.pid();
-        self.lose_target(dead)
-    }
-
-    /// The target `dead` is gone: look for a successor through the pidfile,
-    /// or give up on it.
-    fn lose_target(&mut self, dead: u32) -> Result<(), String> {
-        if let Some(TargetSpec::Pidfile(_)) = &self.cfg.target {
-            let now = now();
-            let mut until = now + self.cfg.interval;
-            if let Some(end) = self.probe.window_end() {
-                until = until.max(end);
-            }
-            self.target = TargetState::Seeking { dead, until };
-            return self.seek();
-        }
-        self.gone(dead)
-    }
-
-    fn gone(&mut self, dead: u32) -> Result<(), String> {
-        let msg = format!("target pid {dead} exited");
-        if !self.shared.service {
-            return Err(msg);
-        }
-        self.event(Level::Err, &msg);
-        self.target = TargetState::Lost;
-        Ok(())
-    }
-
-    /// One look at the pidfile while seeking the target's successor.
-    fn seek(&mut self) -> Result<(), String> {
-        let TargetState::Seeking { dead, until } = self.target else {
-            return Ok(());
-        };
-        let Some(TargetSpec::Pidfile(path)) = &self.cfg.target else {
-            return Ok(());
-        };
-        if let Ok(t) = from_pidfile(path, Some(dead)) {
-            let text = format!(
-                "target pid {dead} exited; following pid {} from {}",
-                t.pid(),
-                path.display()
-            );
-            self.event(Level::Info, &text);
-            self.target = TargetState::Live(t);
-            return Ok(());
-        }
-        if now() >= until {
-            return self.gone(dead);
-        }
-        Ok(())
     }
 
     fn status(&self) {
@@ -584,23 +579,23 @@ impl Supervisor {
             };
             let job = running.job;
             self.running = None;
-            self.log_run(job, &report);
-        }
-        for action in self.probe.on_stop() {
-            if let Action::Signal { signal, dest } = action {
-                self.signal(signal, dest, " (recovery interrupted)");
+            if !matches!(report.outcome, Outcome::NotRun(_)) {
+                self.log_run(job, &report);
             }
         }
+        let last = self.probe.on_stop();
+        // On the way out nothing is fatal any more.
+        let _ = self.execute(last, " (recovery interrupted)");
     }
 
     /// A fatal condition: said at once, on stderr and in the log; then the
     /// running child is ended as in a stop.
-    async fn fatal(&mut self, msg: String) -> Exit {
+    async fn fatal(&mut self, msg: String) -> (Exit, Handover) {
         self.event(Level::Err, &msg);
         say(&msg);
         let (_tx, mut rx) = mpsc::unbounded_channel();
         self.stop(Some(Stop::Graceful), &mut rx).await;
-        Exit::Fatal(msg)
+        (Exit::Fatal(msg), Handover::default())
     }
 }
 
@@ -648,16 +643,6 @@ pub fn say(msg: &str) {
     crate::diag::line(format!("heat: {}", msg.replace('\n', "\\n")).as_bytes());
 }
 
-/// The live process a pidfile names, other than `dead`, if heat may trust it.
-fn from_pidfile(path: &std::path::Path, dead: Option<u32>) -> Result<Target, String> {
-    let pid = target::read_pidfile(path).map_err(|e| format!("pidfile {}: {e}", path.display()))?;
-    if Some(pid) == dead {
-        return Err(format!("pidfile {} still names pid {pid}", path.display()));
-    }
-    crate::config::pidfile_trusted(path, pid)?;
-    Target::open(pid).map_err(|e| format!("pidfile {} names pid {pid}: {e}", path.display()))
-}
-
 async fn poll_running(running: &mut Option<Running>) -> Report {
     match running {
         Some(r) => (&mut r.report).await,
@@ -665,17 +650,10 @@ async fn poll_running(running: &mut Option<Running>) -> Report {
     }
 }
 
-async fn target_exited(target: &TargetState) {
+async fn target_exited(target: &Option<Target>) {
     match target {
-        TargetState::Live(t) => t.exited().await,
-        _ => std::future::pending().await,
-    }
-}
-
-async fn seek_poll(target: &TargetState) {
-    match target {
-        TargetState::Seeking { .. } => tokio::time::sleep(PIDFILE_POLL).await,
-        _ => std::future::pending().await,
+        Some(t) => t.exited().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -4,12 +4,21 @@
 //! A pidfd works for any process, not only heat's children: it becomes readable
 //! when the process exits (a zombie counts as exited), and signals sent through
 //! it reach exactly the process it was opened for.
+//!
+//! A pidfile is a claim, not a fact: the pid it names may have died and been
+//! reused by an unrelated process. [`inspect_pidfile`] adopts a pid only if heat
+//! did not see it die, the process started before the file was last written
+//! (a service writes its pidfile after it starts), and, as root, the file's
+//! owner may vouch for it. Everything about the process is read after its pidfd
+//! is open and checked against it afterwards, so a reuse cannot slip in between.
 
+use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -18,6 +27,12 @@ use crate::signal::Signal;
 
 /// Longest first line of a pidfile worth reading; a pid needs 7 digits.
 const PIDFILE_LINE_MAX: u64 = 128;
+
+/// How much later than its pidfile's mtime a process may seem to have started
+/// and still be the one the file names: file times come from a coarse clock
+/// (up to a jiffy behind), start times are cut to clock ticks. Measured here:
+/// 0.04 ms at worst over 300 restarts.
+const START_SLACK: Duration = Duration::from_millis(50);
 
 /// A live target process.
 #[derive(Debug)]
@@ -32,12 +47,15 @@ impl Target {
     /// Must be called inside a tokio runtime with IO enabled. A pid with no
     /// process gives `ErrorKind::NotFound`, a refused one `InvalidInput`.
     pub fn open(pid: u32) -> io::Result<Target> {
-        check_pid(pid)?;
-        let fd = pidfd_open(pid)?;
-        // SAFETY: `fd` is an open pidfd owned by the `AsyncFd` from here on, and
-        // an `OwnedFd` always returns that same fd.
-        let pidfd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
-        Ok(Target { pid, pidfd })
+        Target::adopt(Candidate { pid, fd: Pidfd::open(pid)? })
+    }
+
+    /// Watches a process found by [`inspect_pidfile`] (or [`Pidfd::open`]).
+    pub fn adopt(found: Candidate) -> io::Result<Target> {
+        // SAFETY: the fd is an open pidfd owned by the `AsyncFd` from here on,
+        // and an `OwnedFd` always returns that same fd.
+        let pidfd = unsafe { AsyncFd::register_with_interest(found.fd.0, Interest::READABLE) }?;
+        Ok(Target { pid: found.pid, pidfd })
     }
 
     pub fn pid(&self) -> u32 {
@@ -74,18 +92,7 @@ impl Target {
 
     /// Whether the process is still running, without waiting.
     pub fn alive(&self) -> bool {
-        let mut pfd = libc::pollfd { fd: self.pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        loop {
-            // SAFETY: `pfd` is one valid pollfd for the call; timeout 0 never blocks.
-            let n = unsafe { libc::poll(&mut pfd, 1, 0) };
-            if n >= 0 {
-                // A pidfd polls readable once its process has exited.
-                return n == 0;
-            }
-            if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                return true;
-            }
-        }
+        pidfd_alive(self.pidfd.get_ref())
     }
 
     /// The real uid the process runs as, read while it is known to be this
@@ -96,6 +103,173 @@ impl Target {
             return Err(io::Error::new(io::ErrorKind::NotFound, "the process has exited"));
         }
         Ok(uid)
+    }
+}
+
+/// A pidfd of a process heat may signal, not yet watched by the runtime.
+#[derive(Debug)]
+pub struct Pidfd(OwnedFd);
+
+impl Pidfd {
+    /// Refuses pid ≤ 0, pid 1 and heat's own pid, and a process that has
+    /// already exited (a zombie).
+    pub fn open(pid: u32) -> io::Result<Pidfd> {
+        check_pid(pid)?;
+        let fd = Pidfd(pidfd_open(pid)?);
+        if !fd.alive() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the process has exited (a zombie not yet reaped)",
+            ));
+        }
+        Ok(fd)
+    }
+
+    pub fn alive(&self) -> bool {
+        pidfd_alive(&self.0)
+    }
+}
+
+/// A live process a pidfile names, its pidfd open: what [`Target::adopt`] takes.
+#[derive(Debug)]
+pub struct Candidate {
+    pub pid: u32,
+    fd: Pidfd,
+}
+
+/// Why a pidfile's pid is not adopted.
+#[derive(Debug)]
+pub enum PidfileError {
+    /// The file cannot be read or holds no pid.
+    Read(io::Error),
+    /// As root: others could write the file, and so name any process.
+    Writable { mode: u32 },
+    /// The pid is one heat saw die.
+    Dead { pid: u32 },
+    /// The pid is not a process heat may signal (gone, init, heat).
+    Pid { pid: u32, error: io::Error },
+    /// The process started after the file was last written: a reused pid.
+    Younger { pid: u32 },
+    /// As root: a file owned by a user vouches only for that user's processes.
+    Owner { owner: u32, pid: u32, uid: u32 },
+    /// As root: the process's owner cannot be read.
+    OwnerUnknown { pid: u32, error: io::Error },
+}
+
+impl PidfileError {
+    /// A refusal for safety (as opposed to a file that names nothing usable).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, PidfileError::Writable { .. } | PidfileError::Owner { .. })
+    }
+}
+
+impl fmt::Display for PidfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PidfileError::Read(e) => write!(f, "{e}"),
+            PidfileError::Writable { mode } => {
+                write!(f, "mode {mode:04o} is group- or world-writable; chmod go-w it")
+            }
+            PidfileError::Dead { pid } => write!(f, "still names pid {pid}, which exited"),
+            PidfileError::Pid { pid, error } => write!(f, "names pid {pid}: {error}"),
+            PidfileError::Younger { pid } => write!(
+                f,
+                "names pid {pid}, which started after the file was written: not the process it \
+                 was written for (a reused pid)"
+            ),
+            PidfileError::Owner { owner, pid, uid } => {
+                write!(f, "owned by uid {owner} but pid {pid} runs as uid {uid}")
+            }
+            PidfileError::OwnerUnknown { pid, error } => {
+                write!(f, "names pid {pid}, whose owner cannot be read: {error}")
+            }
+        }
+    }
+}
+
+/// The process `path` names now, if heat may adopt it: not in `dead`, alive,
+/// started before the file was last written, and (`as_root`) vouched for by
+/// the file's owner. See the module documentation.
+pub fn inspect_pidfile(
+    path: &Path,
+    dead: &[u32],
+    as_root: bool,
+) -> Result<Candidate, PidfileError> {
+    let (pid, meta) = read_pidfile_meta(path).map_err(PidfileError::Read)?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if as_root && mode & 0o022 != 0 {
+        return Err(PidfileError::Writable { mode });
+    }
+    if dead.contains(&pid) {
+        return Err(PidfileError::Dead { pid });
+    }
+    let fd = Pidfd::open(pid).map_err(|error| PidfileError::Pid { pid, error })?;
+    let gone = || PidfileError::Pid {
+        pid,
+        error: io::Error::new(io::ErrorKind::NotFound, "the process has exited"),
+    };
+    // Read while the pidfd holds the process; valid only if it is still alive after.
+    let started = start_time(pid).map_err(|error| PidfileError::Pid { pid, error })?;
+    let owner = meta.uid();
+    let uids = if as_root && owner != 0 {
+        Some(uids_of(pid).map_err(|error| PidfileError::OwnerUnknown { pid, error })?)
+    } else {
+        None
+    };
+    if !fd.alive() {
+        return Err(gone());
+    }
+    let written = meta.modified().ok().and_then(on_boot_clock);
+    if written.is_some_and(|w| started > w + START_SLACK) {
+        return Err(PidfileError::Younger { pid });
+    }
+    // Real, effective and saved: a process that could become root is not the user's.
+    if let Some([uid, ..]) = uids.filter(|ids| ids.iter().any(|&id| id != owner)) {
+        return Err(PidfileError::Owner { owner, pid, uid });
+    }
+    Ok(Candidate { pid, fd })
+}
+
+/// When process `pid` started, as time since boot: `/proc/PID/stat` field 22
+/// counts clock ticks on the boot-time clock.
+pub fn start_time(pid: u32) -> io::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let ticks = parse_start_ticks(&stat).ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidData, format!("no start time in /proc/{pid}/stat"))
+    })?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = u64::try_from(hz).ok().filter(|&hz| hz > 0).unwrap_or(100);
+    Ok(Duration::from_nanos(ticks.saturating_mul(1_000_000_000 / hz)))
+}
+
+/// Field 22 of a `/proc/PID/stat` line; the command name (field 2) may hold
+/// spaces and parentheses, so counting starts after its last `)`.
+fn parse_start_ticks(stat: &str) -> Option<u64> {
+    // After the name come field 3 (the state) on: field 22 is the 20th.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// A wall-clock time as time since boot, as process start times are kept.
+fn on_boot_clock(t: SystemTime) -> Option<Duration> {
+    let boot = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).ok()?;
+    let boot = Duration::from(boot);
+    let ago = SystemTime::now().duration_since(t).unwrap_or(Duration::ZERO);
+    Some(boot.saturating_sub(ago))
+}
+
+fn pidfd_alive(fd: &OwnedFd) -> bool {
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    loop {
+        // SAFETY: `pfd` is one valid pollfd for the call; timeout 0 never blocks.
+        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+        if n >= 0 {
+            // A pidfd polls readable once its process has exited.
+            return n == 0;
+        }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return true;
+        }
     }
 }
 
@@ -143,6 +317,11 @@ fn no_process() -> io::Error {
 
 /// The pid a pidfile names (its first line).
 pub fn read_pidfile(path: &Path) -> io::Result<u32> {
+    read_pidfile_meta(path).map(|(pid, _)| pid)
+}
+
+/// The pid a pidfile names, and the file's metadata, from one open.
+fn read_pidfile_meta(path: &Path) -> io::Result<(u32, std::fs::Metadata)> {
     let cannot = |e: io::Error| io::Error::new(e.kind(), format!("cannot read it: {e}"));
     // Non-blocking, so that a FIFO at the path cannot hang heat.
     let file = OpenOptions::new()
@@ -150,7 +329,8 @@ pub fn read_pidfile(path: &Path) -> io::Result<u32> {
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
         .map_err(cannot)?;
-    if !file.metadata().map_err(cannot)?.is_file() {
+    let meta = file.metadata().map_err(cannot)?;
+    if !meta.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "is not a regular file".to_string(),
@@ -158,7 +338,7 @@ pub fn read_pidfile(path: &Path) -> io::Result<u32> {
     }
     let mut line = Vec::new();
     BufReader::new(file.take(PIDFILE_LINE_MAX)).read_until(b'\n', &mut line).map_err(cannot)?;
-    parse_pidfile(&line)
+    Ok((parse_pidfile(&line)?, meta))
 }
 
 /// Reads a pid from a pidfile's first line: a positive decimal number, with
@@ -186,6 +366,11 @@ fn parse_pidfile(line: &[u8]) -> io::Result<u32> {
 
 /// The real uid of process `pid`, from `/proc/PID/status`.
 pub fn uid_of(pid: u32) -> io::Result<u32> {
+    uids_of(pid).map(|[real, ..]| real)
+}
+
+/// Real, effective and saved uid of process `pid`, from `/proc/PID/status`.
+fn uids_of(pid: u32) -> io::Result<[u32; 3]> {
     let status = match std::fs::read_to_string(format!("/proc/{pid}/status")) {
         Ok(status) => status,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -198,7 +383,7 @@ pub fn uid_of(pid: u32) -> io::Result<u32> {
             ));
         }
     };
-    parse_uid(&status).ok_or_else(|| {
+    parse_uids(&status).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!("cannot read the owner of pid {pid}: no Uid line in /proc/{pid}/status"),
@@ -206,10 +391,11 @@ pub fn uid_of(pid: u32) -> io::Result<u32> {
     })
 }
 
-/// The real uid: the first number of the `Uid:` line.
-fn parse_uid(status: &str) -> Option<u32> {
+/// Real, effective and saved uid: the first three numbers of the `Uid:` line.
+fn parse_uids(status: &str) -> Option<[u32; 3]> {
     let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
-    line.split_whitespace().next()?.parse().ok()
+    let mut ids = line.split_whitespace().map(|f| f.parse::<u32>().ok());
+    Some([ids.next()??, ids.next()??, ids.next()??])
 }
 
 #[cfg(test)]
@@ -278,9 +464,10 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "pid {pid} never exited: {stat}");
             std::thread::sleep(Duration::from_millis(2));
         }
-        let target = Target::open(pid).unwrap();
-        assert!(!target.alive());
-        assert_exits(&target).await;
+        // Exited, though not reaped: not a process to watch or signal.
+        let err = Target::open(pid).expect_err("a zombie was opened as a target");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+        assert_eq!(err.to_string(), "the process has exited (a zombie not yet reaped)");
         assert!(child.0.try_wait().unwrap().is_some_and(|s| s.success()));
     }
 
@@ -398,9 +585,10 @@ mod tests {
 
     #[test]
     fn reads_the_real_uid() {
-        let status = "Name:\tx\nUid:\t1000\t0\t0\t0\nGid:\t5\t5\t5\t5\n";
-        assert_eq!(parse_uid(status), Some(1000));
-        assert_eq!(parse_uid("Name:\tx\n"), None);
+        let status = "Name:\tx\nUid:\t1000\t0\t7\t0\nGid:\t5\t5\t5\t5\n";
+        assert_eq!(parse_uids(status), Some([1000, 0, 7]));
+        assert_eq!(parse_uids("Name:\tx\n"), None);
+        assert_eq!(parse_uids("Uid:\t1\tx\t3\t4\n"), None);
         assert_eq!(uid_of(std::process::id()).unwrap(), nix::unistd::getuid().as_raw());
     }
 

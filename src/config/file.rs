@@ -206,8 +206,9 @@ const MAX_CONFIG: u64 = 16 << 20;
 
 /// Reads and validates `path` with the command line's flags layered on top.
 pub fn load(path: &Path, cli: &Cli, env: &Env) -> Result<Settings, ConfigError> {
-    let cannot =
-        |e: io::Error| ConfigError(format!("cannot read config {}: {}", show_path(path), io_reason(&e)));
+    let cannot = |e: io::Error| {
+        ConfigError(format!("cannot read config {}: {}", show_path(path), io_reason(&e)))
+    };
     // Non-blocking: a FIFO or a device put in the file's place must not hang
     // heat in open(); it is refused below.
     let file = OpenOptions::new()

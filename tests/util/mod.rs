@@ -290,7 +290,9 @@ impl Fixture {
                     tries += 1;
                     std::thread::sleep(Duration::from_millis(10));
                 }
-                other => break other.unwrap_or_else(|e| panic!("cannot spawn helper {program}: {e}")),
+                other => {
+                    break other.unwrap_or_else(|e| panic!("cannot spawn helper {program}: {e}"));
+                }
             }
         };
         let pid = child.id() as i32;
