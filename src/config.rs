@@ -351,7 +351,7 @@ fn cli_check(cli: &Cli) -> Result<Option<Raw<RawCheck>>, ConfigError> {
     match (&cli.script, cli.command.first()) {
         (Some(script), Some(program)) => Err(ConfigError(format!(
             "--script {} and a command ({}): give one check, not both",
-            show_path(&script),
+            show_path(script),
             shown(&program.to_string_lossy())
         ))),
         (Some(script), None) => Ok(Some(Raw::flag("--script", RawCheck::Script(script.clone())))),
@@ -364,7 +364,7 @@ fn cli_target(cli: &Cli) -> Result<Option<Raw<RawTarget>>, ConfigError> {
     match (&cli.pid, &cli.pidfile) {
         (Some(pid), Some(file)) => Err(ConfigError(format!(
             "--pid {pid} and --pidfile {}: give one target, not both",
-            show_path(&file)
+            show_path(file)
         ))),
         (Some(pid), None) => Ok(Some(Raw::flag("--pid", RawTarget::Pid(pid.clone())))),
         (None, Some(file)) => Ok(Some(Raw::flag("--pidfile", RawTarget::Pidfile(file.clone())))),

@@ -1357,6 +1357,270 @@ mod tests {
         assert_eq!(s.p.on_stop(), vec![]);
     }
 
+    // -- the target --------------------------------------------------------
+
+    fn pidfile_rules(service: bool) -> Rules {
+        let mut r = rules();
+        r.target = TargetKind::Pidfile;
+        r.service = service;
+        r
+    }
+
+    impl Sim {
+        fn exited(&mut self, s: f64) -> Vec<Action> {
+            let now = self.at(s);
+            self.p.on(Event::TargetExited, now)
+        }
+        fn found(&mut self, s: f64, pid: u32) -> Vec<Action> {
+            let now = self.at(s);
+            self.p.on(Event::TargetFound(pid), now)
+        }
+        fn nothing(&mut self, s: f64) -> Vec<Action> {
+            let now = self.at(s);
+            self.p.on(Event::TargetNotFound("pidfile x.pid: still names pid 500".into()), now)
+        }
+        fn wake(&self) -> f64 {
+            self.p.next_wakeup().duration_since(self.t0).as_secs_f64()
+        }
+        /// A tick at `s` that looks at the pidfile and finds nothing; a check
+        /// it starts passes. Returns what the empty answer led to.
+        fn look(&mut self, s: f64) -> Vec<Action> {
+            let a = self.tick(s);
+            assert_eq!(a.first(), Some(&Action::FindTarget), "look at {s}: {a:?}");
+            let answer = self.nothing(s);
+            if a.contains(&Action::StartCheck) {
+                self.done(s, 0);
+            }
+            answer
+        }
+    }
+
+    fn lost(dead: u32) -> Note {
+        Note::TargetLost { dead }
+    }
+
+    #[test]
+    fn a_probe_with_a_target_finds_it_first() {
+        let mut s = Sim::unstarted(pidfile_rules(true));
+        assert_eq!(s.p.target(), Target::Unknown);
+        assert_eq!(s.p.start(), vec![Action::FindTarget]);
+        assert_eq!(s.found(0.0, 42), vec![], "the first find is not a note");
+        assert_eq!(s.p.target(), Target::Live(42));
+        let mut s = Sim::unstarted(rules());
+        assert_eq!(s.p.start(), vec![], "no target, nothing to find");
+        assert_eq!(s.p.target(), Target::None);
+    }
+
+    #[test]
+    fn no_target_at_start_is_fatal_on_the_command_line_and_an_error_in_service_mode() {
+        let reason = "pidfile x.pid: still names pid 500".to_string();
+        let mut s = Sim::unstarted(pidfile_rules(false));
+        s.p.start();
+        assert_eq!(s.nothing(0.0), vec![Action::Fatal(Note::NoTarget { reason: reason.clone() })]);
+        let mut s = Sim::unstarted(pidfile_rules(true));
+        s.p.start();
+        let note = Note::NoTarget { reason };
+        assert!(note.is_error());
+        assert_eq!(s.nothing(0.0), vec![Action::Note(note)]);
+        assert_eq!(s.p.target(), Target::Lost { dead: None });
+        // Lost, a pidfile is read again before every check.
+        assert_eq!(s.tick(0.0), vec![Action::FindTarget, Action::StartCheck]);
+        assert_eq!(
+            s.found(0.1, 77),
+            vec![Action::Note(Note::Following { dead: None, pid: 77, again: true })]
+        );
+    }
+
+    #[test]
+    fn a_dead_target_is_remembered_and_its_successor_sought_every_100ms() {
+        let mut s = Sim::new(pidfile_rules(true));
+        s.cycle(0.0, 0.1, 0);
+        assert_eq!(s.exited(3.0), vec![Action::FindTarget]);
+        assert_eq!(s.p.dead(), &[500]);
+        assert_eq!(s.nothing(3.0), vec![]);
+        assert!((s.wake() - 3.1).abs() < 1e-9, "next look at {}", s.wake());
+        assert_eq!(s.tick(3.05), vec![], "not yet");
+        assert_eq!(s.tick(3.1), vec![Action::FindTarget]);
+        assert_eq!(s.nothing(3.1), vec![]);
+        assert_eq!(s.tick(3.2), vec![Action::FindTarget]);
+        assert_eq!(
+            s.found(3.2, 501),
+            vec![Action::Note(Note::Following { dead: Some(500), pid: 501, again: false })]
+        );
+        assert_eq!(s.p.target(), Target::Live(501));
+        assert_eq!(s.wake(), 10.0, "back to the schedule alone");
+        // The next death adds to the list.
+        s.exited(4.0);
+        assert_eq!(s.p.dead(), &[500, 501]);
+    }
+
+    #[test]
+    fn without_a_successor_the_target_is_lost_after_one_interval() {
+        for service in [false, true] {
+            let mut s = Sim::new(pidfile_rules(service));
+            s.cycle(0.0, 0.1, 0);
+            s.exited(3.0);
+            assert_eq!(s.nothing(3.0), vec![]);
+            for k in 1..100 {
+                let t = 3.0 + f64::from(k) * 0.1;
+                assert_eq!(s.look(t), vec![], "still waiting at {t}");
+            }
+            let want = if service { Action::Note(lost(500)) } else { Action::Fatal(lost(500)) };
+            assert_eq!(s.look(13.0), vec![want]);
+            assert_eq!(s.p.target(), Target::Lost { dead: Some(500) });
+        }
+    }
+
+    #[test]
+    fn a_fixed_pid_that_exits_is_lost_at_once() {
+        let mut r = rules();
+        r.target = TargetKind::Pid;
+        let mut s = Sim::new(r.clone());
+        assert_eq!(s.exited(1.0), vec![Action::Fatal(lost(500))]);
+        r.service = true;
+        let mut s = Sim::new(r);
+        assert_eq!(s.exited(1.0), vec![Action::Note(lost(500))]);
+        // Its signals are skipped, with no look (a fixed pid is not sought).
+        assert_eq!(
+            s.cycle(10.0, 0.1, 1),
+            vec![Action::Note(Note::SignalSkipped { signal: Signal::HUP, seeking: None })]
+        );
+    }
+
+    #[test]
+    fn the_wait_for_a_successor_covers_the_whole_recovery_hook() {
+        let mut r = pidfile_rules(true);
+        r.recovery_hook = true;
+        let mut s = Sim::new(r);
+        // The failure starts recovery; the hook stops the target and runs long.
+        let a = s.cycle(0.0, 0.5, 1);
+        assert!(matches!(a.last(), Some(Action::RunRecoveryHook(_))), "{a:?}");
+        s.exited(1.0);
+        s.nothing(1.0);
+        // Far past one interval (10 s), the hook still runs: heat keeps looking.
+        for k in 1..390 {
+            let t = 1.0 + f64::from(k) * 0.1;
+            assert_eq!(s.look(t), vec![], "gave up at {t} while the hook runs");
+        }
+        // The hook writes the new pidfile and ends: found, no error on the way.
+        assert_eq!(s.tick(40.0).first(), Some(&Action::FindTarget));
+        let a = s.found(40.0, 900);
+        assert_eq!(
+            a,
+            vec![Action::Note(Note::Following { dead: Some(500), pid: 900, again: false })]
+        );
+        assert_eq!(s.hook_done(40.1), vec![Action::StartCheck]);
+    }
+
+    #[test]
+    fn after_the_hook_the_wait_lasts_until_the_window_closes() {
+        let mut r = pidfile_rules(false);
+        r.recovery_hook = true;
+        r.recovery_timeout = Some(30 * S);
+        let mut s = Sim::new(r);
+        s.cycle(0.0, 0.5, 1);
+        s.exited(1.0);
+        s.nothing(1.0);
+        let a = s.hook_done(2.0);
+        assert_eq!(a, vec![Action::StartCheck]);
+        s.done(2.5, 1);
+        // The window is open until 32 s: later than one interval after the death.
+        for t in [11.5, 20.0, 31.9] {
+            let a = s.tick(t);
+            assert_eq!(a.first(), Some(&Action::FindTarget), "{a:?}");
+            assert_eq!(s.nothing(t), vec![], "gave up at {t}");
+            if a.contains(&Action::StartCheck) {
+                s.done(t, 1);
+                s.nothing(t);
+            }
+        }
+        s.tick(32.0);
+        assert_eq!(s.nothing(32.0), vec![Action::Fatal(lost(500))]);
+    }
+
+    #[test]
+    fn a_signal_while_seeking_waits_for_one_more_look() {
+        let mut r = pidfile_rules(true);
+        r.recovery_hook = true;
+        r.success_signal = Some(usr1());
+        let mut s = Sim::new(r);
+        s.cycle(0.0, 0.5, 1);
+        s.exited(1.0);
+        s.nothing(1.0);
+        s.hook_done(2.0);
+        // The recovery succeeds while the successor is sought: look once more.
+        let a = s.done(2.5, 0);
+        assert_eq!(a[0], Action::FindTarget, "{a:?}");
+        assert!(!a.iter().any(|a| matches!(a, Action::Signal { .. })), "{a:?}");
+        // The pidfile now names the new process: it gets the signal.
+        assert_eq!(
+            s.found(2.5, 901),
+            vec![
+                Action::Note(Note::Following { dead: Some(500), pid: 901, again: false }),
+                sig(usr1(), Dest::Target),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_signal_is_skipped_only_if_the_look_finds_nothing() {
+        let mut s = Sim::new(pidfile_rules(true));
+        s.cycle(0.0, 0.1, 0);
+        s.exited(1.0);
+        s.nothing(1.0);
+        // A failure's HUP while seeking: one look, then skipped.
+        assert_eq!(s.tick(10.0), vec![Action::FindTarget, Action::StartCheck]);
+        assert_eq!(s.nothing(10.0), vec![]);
+        assert_eq!(s.done(10.1, 1), vec![Action::FindTarget]);
+        assert_eq!(
+            s.nothing(10.1),
+            vec![Action::Note(Note::SignalSkipped { signal: Signal::HUP, seeking: Some(500) })]
+        );
+    }
+
+    #[test]
+    fn a_frozen_target_sought_at_stop_is_looked_for_then_resumed() {
+        let mut r = pidfile_rules(true);
+        r.fault_signal = Some(Signal::STOP);
+        r.recovery_hook = true;
+        let mut s = Sim::new(r);
+        let a = s.cycle(0.0, 0.5, 1);
+        assert_eq!(a[1], sig(Signal::STOP, Dest::Target), "{a:?}");
+        s.exited(1.0);
+        s.nothing(1.0);
+        assert_eq!(s.p.on_stop(), vec![Action::FindTarget]);
+        assert_eq!(
+            s.found(1.5, 600),
+            vec![
+                Action::Note(Note::Following { dead: Some(500), pid: 600, again: false }),
+                sig(Signal::CONT, Dest::Target),
+            ]
+        );
+    }
+
+    #[test]
+    fn dead_pids_are_inherited_and_bounded() {
+        let mut s = Sim::unstarted(pidfile_rules(true));
+        s.p.inherit_dead(&[7, 8, 7]);
+        assert_eq!(s.p.dead(), &[7, 8]);
+        s.p.inherit_dead(&(100..200).collect::<Vec<_>>());
+        assert_eq!(s.p.dead().len(), DEAD_KEPT);
+        assert_eq!(s.p.dead().last(), Some(&199));
+    }
+
+    #[test]
+    fn a_check_heat_could_not_run_counts_for_nothing() {
+        let mut r = rules();
+        r.fail_hook = true;
+        let mut s = Sim::new(r);
+        assert_eq!(s.tick(0.0), vec![Action::StartCheck]);
+        assert_eq!(s.p.on(Event::CheckNotRun, s.at(0.0)), vec![]);
+        assert_eq!(s.p.status().fails, 0);
+        assert_eq!(s.p.busy(), Busy::Idle);
+        assert_eq!(s.next(), 10.0, "tried again at the next tick");
+        assert_eq!(s.tick(10.0), vec![Action::StartCheck]);
+    }
+
     #[test]
     fn hook_env_vars_leave_absent_values_unset() {
         let env = HookEnv {

@@ -352,11 +352,12 @@ impl Watch {
     fn new(path: &Path) -> Option<Watch> {
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let name = path.file_name()?.to_os_string();
-        let flags = AddWatchFlags::IN_CLOSE_WRITE
-            | AddWatchFlags::IN_MOVED_TO
-            | AddWatchFlags::IN_CREATE
-            | AddWatchFlags::IN_DELETE
-            | AddWatchFlags::IN_ATTRIB;
+        // A writer done: closed after writing, or renamed into place. Not a
+        // create or a delete: a file re-created and still being filled must
+        // not be read half way. ATTRIB: a chmod may make the file acceptable
+        // (or not) without a write.
+        let flags =
+            AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_ATTRIB;
         let setup = || -> nix::Result<Inotify> {
             let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
             ino.add_watch(dir, flags)?;

@@ -664,3 +664,65 @@ fn now() -> Instant {
 fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Check;
+    use crate::testutil::{TempDir, probe_config};
+
+    /// A supervisor of `cfg` on heat's own runtime (current thread, precise
+    /// timer), run on a thread of its own so that a wedged runtime fails the
+    /// test instead of hanging it. `body` runs beside the supervisor and says
+    /// what it saw on `tx`.
+    fn beside_a_supervisor(
+        cfg: ProbeConfig,
+        body: impl AsyncFnOnce(&mpsc::UnboundedSender<Control>) + Send + 'static,
+    ) -> std::sync::mpsc::Receiver<&'static str> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            tokio::task::LocalSet::new().block_on(&rt, async move {
+                timer::install().unwrap();
+                let dir = TempDir::new("supervisor");
+                let shared = Rc::new(Shared {
+                    log: Log::open(&dir.0.join("log")).unwrap(),
+                    env: child_env(),
+                    stdout: None,
+                    service: true,
+                    failing: Cell::new(0),
+                    recovering: Cell::new(0),
+                });
+                let (control, rx) = mpsc::unbounded_channel();
+                let sup = Supervisor::new(Arc::new(cfg), shared, now(), None);
+                let task = tokio::task::spawn_local(sup.run(rx));
+                body(&control).await;
+                let _ = tx.send("body done");
+                let _ = control.send(Control::Stop(Stop::Now));
+                let _ = task.await;
+                let _ = tx.send("stopped");
+            });
+        });
+        rx
+    }
+
+    #[test]
+    fn a_probe_that_is_always_due_never_starves_the_runtime() {
+        // 1 ns is refused by the configuration; the driver must survive it anyway.
+        let cfg = ProbeConfig {
+            interval: Duration::from_nanos(1),
+            timeout: Duration::from_secs(30),
+            check: Check::Shell { command: "sleep 30".into() },
+            ..probe_config("busy")
+        };
+        let rx = beside_a_supervisor(cfg, async |_| {
+            // Another task on the same thread must get its turns.
+            for _ in 0..10 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        let wait = Duration::from_secs(10);
+        assert_eq!(rx.recv_timeout(wait), Ok("body done"), "the other task was starved");
+        assert_eq!(rx.recv_timeout(wait), Ok("stopped"), "the probe did not stop");
+    }
+}
