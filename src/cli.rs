@@ -36,8 +36,8 @@ Exit status: 0 stopped by TERM/INT, 1 fatal (the target or a check died), 2 bad 
 pub struct Cli {
     /// Time between check starts [default: 30s]
     ///
-    /// A bare number is seconds; otherwise 500ms, 30s, 1m30s. Checks start at a fixed
-    /// rate and never overlap.
+    /// A bare number is seconds; otherwise 500ms, 30s, 1m30s; at least 10ms. Checks start
+    /// at a fixed rate and never overlap.
     #[arg(short, long, value_name = "D", allow_hyphen_values = true)]
     pub interval: Option<String>,
 
@@ -139,8 +139,8 @@ pub struct Cli {
 
     /// Output kept per check or hook run [default: 64KiB]
     ///
-    /// 65536, 64KiB, 1MiB (also 64K, 1M; 64KB and 1MB are powers of 1000). The rest is
-    /// read and dropped, and the log entry says how many bytes.
+    /// 65536, 64KiB, 1MiB (also 64K, 1M; 64KB and 1MB are powers of 1000); at most 16MiB.
+    /// The rest is read and dropped, and the log entry says how many bytes.
     #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub max_output: Option<String>,
 
