@@ -119,8 +119,7 @@ pub const DEFAULT_LOG: &str = "heat.verbose.log";
 pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// The most output kept per run; the log's queue always has room for one such entry.
 pub const MAX_OUTPUT: usize = 16 << 20;
-/// Longest value an error line shows before cutting it.
-const SHOWN_MAX: usize = 200;
+
 /// No duration is longer: far beyond any sane setting, far below where deadline
 /// arithmetic (`t0 + k·interval`) could overflow.
 pub const MAX_DURATION: Duration = Duration::from_secs(10 * 31_557_600);
@@ -183,30 +182,7 @@ pub fn shell_quote(arg: &str) -> String {
     format!("'{}'", arg.replace('\'', r"'\''"))
 }
 
-/// A value as an error line shows it: control characters escaped (a newline
-/// must not split the line) and cut at 200 characters with `…`.
-pub fn shown(value: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in value.chars().enumerate() {
-        if i == SHOWN_MAX {
-            out.push('…');
-            break;
-        }
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&c.escape_default().to_string()),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A path as an error line shows it (see [`shown`]).
-pub fn show_path(path: &Path) -> String {
-    shown(&path.to_string_lossy())
-}
+pub use crate::text::{show_path, shown};
 
 // ---------------------------------------------------------------------------
 // Layers
@@ -363,7 +339,8 @@ fn cli_check(cli: &Cli) -> Result<Option<Raw<RawCheck>>, ConfigError> {
 fn cli_target(cli: &Cli) -> Result<Option<Raw<RawTarget>>, ConfigError> {
     match (&cli.pid, &cli.pidfile) {
         (Some(pid), Some(file)) => Err(ConfigError(format!(
-            "--pid {pid} and --pidfile {}: give one target, not both",
+            "--pid {} and --pidfile {}: give one target, not both",
+            shown(pid),
             show_path(file)
         ))),
         (Some(pid), None) => Ok(Some(Raw::flag("--pid", RawTarget::Pid(pid.clone())))),
@@ -464,12 +441,12 @@ pub fn validate_probe(
 ) -> Result<ProbeConfig, ConfigError> {
     let in_service = |e: ConfigError| match env.mode {
         Mode::CommandLine => e,
-        Mode::Service => ConfigError(format!("probe {name}: {}", e.0)),
+        Mode::Service => ConfigError(format!("probe {}: {}", shown(name), e.0)),
     };
     let probe = build_probe(name, raw, env).map_err(in_service)?;
     let mut found = probe_warnings(raw, &probe);
     if env.mode == Mode::Service {
-        found = found.into_iter().map(|w| format!("probe {name}: {w}")).collect();
+        found = found.into_iter().map(|w| format!("probe {}: {w}", shown(name))).collect();
     }
     warnings.extend(found);
     Ok(probe)

@@ -17,4 +17,5 @@ pub mod supervisor;
 pub mod target;
 #[cfg(test)]
 mod testutil;
+pub mod text;
 pub mod timer;

@@ -361,8 +361,9 @@ pub struct Probe {
     target: Target,
     /// Target pids seen to exit, oldest first: never followed again.
     dead: Vec<u32>,
-    /// Signals for the target, waiting for the answer to a `FindTarget`.
-    pending: Vec<Signal>,
+    /// Signals for the target, waiting for the answer to a `FindTarget`, and
+    /// whether each freezes it (a stopping fault signal in recovery).
+    pending: Vec<(Signal, bool)>,
     /// A `FindTarget` is out.
     asked: bool,
 }
@@ -689,20 +690,22 @@ impl Probe {
     /// Signals the live target; otherwise looks at the pidfile once more and
     /// lets the answer decide, or notes the signal as skipped.
     fn signal_target(&mut self, signal: Signal, out: &mut Vec<Action>) {
+        // Judged now: by the time a look answers, the mode may have moved on.
+        let freezes = self.in_recovery() && signal.is_stopping();
         match self.target {
-            Target::Live(_) => self.emit(signal, out),
+            Target::Live(_) => self.emit(signal, freezes, out),
             Target::Seeking { .. } | Target::Lost { .. }
                 if self.rules.target == TargetKind::Pidfile =>
             {
-                self.pending.push(signal);
+                self.pending.push((signal, freezes));
                 self.ask(out);
             }
             _ => out.push(Action::Note(Note::SignalSkipped { signal, seeking: None })),
         }
     }
 
-    fn emit(&mut self, signal: Signal, out: &mut Vec<Action>) {
-        if self.in_recovery() && signal.is_stopping() {
+    fn emit(&mut self, signal: Signal, freezes: bool, out: &mut Vec<Action>) {
+        if freezes {
             self.target_frozen = true;
         }
         out.push(Action::Signal { signal, dest: Dest::Target });
@@ -787,8 +790,8 @@ impl Probe {
         };
         self.target = Target::Live(pid);
         out.extend(note.map(Action::Note));
-        for signal in std::mem::take(&mut self.pending) {
-            self.emit(signal, out);
+        for (signal, freezes) in std::mem::take(&mut self.pending) {
+            self.emit(signal, freezes, out);
         }
     }
 
@@ -808,7 +811,7 @@ impl Probe {
             Target::Seeking { dead, .. } => Some(dead),
             _ => None,
         };
-        for signal in std::mem::take(&mut self.pending) {
+        for (signal, _) in std::mem::take(&mut self.pending) {
             out.push(Action::Note(Note::SignalSkipped { signal, seeking }));
         }
     }

@@ -357,8 +357,8 @@ fn parse_pidfile(line: &[u8]) -> io::Result<u32> {
             pid
         }
         _ => {
-            let shown: String = text.chars().take(40).collect();
-            return bad(format!("first line '{shown}' is not a pid"));
+            let first: String = text.chars().take(40).collect();
+            return bad(format!("first line '{}' is not a pid", crate::text::shown(&first)));
         }
     };
     Ok(pid)

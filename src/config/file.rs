@@ -16,7 +16,7 @@ use toml::Spanned;
 
 use super::{
     ConfigError, Env, Mode, Origin, Raw, RawCheck, RawProbe, RawTarget, Settings, check_log_dir,
-    io_reason, refuse_untrusted_config, show_path, validate_probe,
+    io_reason, refuse_untrusted_config, show_path, shown, validate_probe,
 };
 use crate::cli::Cli;
 
@@ -303,9 +303,10 @@ pub fn parse(text: &str, path: &Path, cli: &Cli, env: &Env) -> Result<Settings, 
 /// `heat.toml:3:12: interval: invalid type: …`: where, the key when the span
 /// is a value, and toml's reason (its first line).
 fn parse_error(src: &Source, e: &toml::de::Error) -> ConfigError {
-    let msg = e.message().lines().next().unwrap_or("invalid TOML").trim();
+    // A quoted key may hold a line break or a terminal escape: one line, cut.
+    let msg = crate::text::one_line(e.message().trim());
     let Some(span) = e.span() else {
-        return ConfigError(format!("{}: {msg}", src.path.display()));
+        return ConfigError(format!("{}: {msg}", show_path(src.path)));
     };
     let start = span.start.min(src.text.len());
     let line_start = src.text[..start].rfind('\n').map_or(0, |i| i + 1);
@@ -315,9 +316,10 @@ fn parse_error(src: &Source, e: &toml::de::Error) -> ConfigError {
         .strip_suffix('=')
         .map(|k| k.trim().trim_matches('"'))
         .filter(|k| !k.is_empty() && !msg.contains(&format!("`{k}`")));
+    let path = show_path(src.path);
     match key {
-        Some(key) => ConfigError(format!("{}:{line}:{col}: {key}: {msg}", src.path.display())),
-        None => ConfigError(format!("{}:{line}:{col}: {msg}", src.path.display())),
+        Some(key) => ConfigError(format!("{path}:{line}:{col}: {}: {msg}", shown(key))),
+        None => ConfigError(format!("{path}:{line}:{col}: {msg}")),
     }
 }
 
@@ -329,8 +331,9 @@ fn check_name(name: &str, origin: &Origin) -> Result<(), ConfigError> {
         return Ok(());
     }
     Err(ConfigError(format!(
-        "{}probe name {name:?}: use letters, digits, '_' and '-' only",
-        origin.location()
+        "{}probe name \"{}\": use letters, digits, '_' and '-' only",
+        origin.location(),
+        shown(name)
     )))
 }
 
