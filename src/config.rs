@@ -6,7 +6,7 @@
 //! Every source of settings is a layer of raw values ([`RawProbe`]), each value
 //! carrying where it was written ([`Origin`]) so that an error can point at it.
 //! The command line is one layer today; heat.toml's `[defaults]` and
-//! `[probe.NAME]` become two more, stacked with [`RawProbe::over`] (SPEC §1:
+//! `[probe.NAME]` become two more, stacked with [`RawProbe::over`] (README "Service mode":
 //! defaults < `[defaults]` < probe < command line). [`validate_probe`] is the one
 //! place values are checked, whatever layer they came from.
 
@@ -352,7 +352,7 @@ fn cli_target(cli: &Cli) -> Result<Option<Raw<RawTarget>>, ConfigError> {
 // ---------------------------------------------------------------------------
 // Validation
 
-/// Which rules apply: the command line is stricter about the target (SPEC §4).
+/// Which rules apply: the command line is stricter about the target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     CommandLine,
@@ -363,7 +363,7 @@ pub enum Mode {
 #[derive(Clone, Debug)]
 pub struct Env {
     pub mode: Mode,
-    /// Root gets the ownership and mode checks of SPEC §8.
+    /// Root gets the ownership and mode checks (see `trust`).
     pub euid: u32,
     /// Never a target.
     pub own_pid: u32,
@@ -373,7 +373,7 @@ pub struct Env {
     /// service mode); `None` is heat's own directory.
     pub workdir: Option<PathBuf>,
     /// Target pids the running configuration already has: a reload that keeps
-    /// one is not refused because it has exited since (SPEC §4).
+    /// one is not refused because it has exited since.
     pub known_pids: Vec<u32>,
     /// A reload of the running configuration: an empty file is refused.
     pub reload: bool,
@@ -525,7 +525,7 @@ fn signal(raw: &Option<Raw<String>>) -> Result<Option<Signal>, ConfigError> {
     raw.as_ref().map(|r| r.value.parse::<Signal>().map_err(|e| r.error(e.reason()))).transpose()
 }
 
-/// Signals heat may raise on itself: their effect on heat is harmless (SPEC §3, §5).
+/// Signals heat may raise on itself: their effect on heat is harmless.
 fn self_signals(mode: Mode) -> &'static [Signal] {
     const SERVICE: &[Signal] =
         &[Signal::HUP, Signal::USR1, Signal::CONT, Signal::CHLD, Signal::WINCH, Signal::URG];
@@ -832,7 +832,7 @@ fn process_state(pid: i32) -> Option<char> {
 
 /// A pidfile on the command line must name a live process now, one heat may
 /// adopt (see `target::inspect_pidfile`); in service mode one naming none is
-/// followed later (SPEC §4), but as root one others can write is refused.
+/// followed later, but as root one others can write is refused.
 fn pidfile(raw: &Raw<PathBuf>, env: &Env) -> Result<(), ConfigError> {
     use crate::target::{PidfileError, inspect_pidfile};
     let path = env.resolve(&raw.value);
@@ -868,7 +868,7 @@ fn io_reason(e: &io::Error) -> String {
 // ---------------------------------------------------------------------------
 // Warnings
 
-/// Valid but useless combinations (SPEC §1).
+/// Valid but useless combinations, warned about at start and by `-t`.
 fn probe_warnings(raw: &RawProbe, probe: &ProbeConfig) -> Vec<String> {
     let mut found = Vec::new();
     let starts_recovery = probe.recovery.is_some() || probe.fault_signal.is_some();

@@ -15,7 +15,7 @@
 //! passed, and the schedule keeps its phase.
 //!
 //! **Normal mode.** A success resets the failure count. A failure counts, sends
-//! the per-failure signal (when there is a target and the rules of SPEC §3 say
+//! the per-failure signal (when there is a target and the rules say
 //! so), then either enters recovery (`fails ≥ threshold` with a recovery hook or
 //! a fault signal) or runs the fail hook.
 //!
@@ -114,7 +114,7 @@ impl Rules {
         self.target != TargetKind::None
     }
 
-    /// The signal sent on every failure in normal mode, if any (SPEC §3 step 2).
+    /// The signal sent on every failure in normal mode, if any (step 2 of a failure).
     pub fn failure_signal(&self) -> Option<Signal> {
         let implicit = self.fault_signal.is_none() && self.success_signal.is_none();
         match self.signal {

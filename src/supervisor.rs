@@ -72,7 +72,7 @@ pub struct Shared {
     pub stdout: Option<Stdout>,
     /// Service mode (`-c`): entries are named `[probe] …`, and a lost target
     /// or a child killed from outside is the probe's trouble; on the command
-    /// line it ends heat (SPEC §4).
+    /// line it ends heat (README "Fatal conditions").
     pub service: bool,
     /// Probes failing now, and those in recovery (systemd's STATUS line).
     pub failing: Cell<usize>,

@@ -1,4 +1,4 @@
-//! Fatal conditions of the command line (SPEC §4): exit 1, at once.
+//! Fatal conditions of the command line : exit 1, at once.
 
 mod util;
 

@@ -1,5 +1,5 @@
 //! Regressions a test catches cheaply: fds or memory that grow with the
-//! number of checks run (SPEC §8: no leaked fds, bounded memory).
+//! number of checks run (no leaked fds, bounded memory).
 
 mod util;
 

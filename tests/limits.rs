@@ -1,4 +1,4 @@
-//! SPEC §8: inherited fds never reach a check; the open-file limit follows the
+//! Inherited fds never reach a check; the open-file limit follows the
 //! probes; a new log path in a reload takes effect.
 
 mod util;

@@ -211,7 +211,7 @@ fn a_wrong_type_names_the_key() {
     h.ensure(code == 2, format!("exit code {code}, expected 2"));
     let err = h.stderr();
     h.ensure(err.starts_with("heat: heat.toml:3"), "file and line");
-    h.ensure(err.contains("interval"), "SPEC §2: wrong types name the key (`interval`)");
+    h.ensure(err.contains("interval"), "wrong types name the key (`interval`)");
     h.ensure(!fx.exists(LOG) && !fx.exists("ran"), "nothing started");
 }
 
@@ -963,7 +963,7 @@ fn circ(a: u64, b: u64, m: u64) -> u64 {
     d.min(m - d)
 }
 
-/// A probe's phase (SPEC §3): FNV-1a-64 of its name mod min(interval, 10 s).
+/// A probe's phase: FNV-1a-64 of its name mod min(interval, 10 s).
 fn phase_ms(name: &str, interval_ms: u64) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in name.as_bytes() {

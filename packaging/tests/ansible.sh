@@ -111,7 +111,7 @@ cat >"$WORK/play.yml" <<EOF
     - role: heat
 EOF
 
-# Every probe key of SPEC §2, the three check forms, integers and strings, and
+# Every probe key of heat.toml (README "Service mode"), the three check forms, integers and strings, and
 # a shell command whose quotes, backslashes and non-ASCII must survive TOML.
 SHELL_CMD=$(
 	cat <<'EOF'
