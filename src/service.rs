@@ -7,7 +7,7 @@
 //! retired (a running hook may finish) and started anew, removed ones retired.
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -80,6 +80,8 @@ struct Service {
     notifier: Notifier,
     /// The STATUS line systemd last got.
     status: String,
+    /// Probes whose state entry (USR1) their next supervisor must write.
+    owed_status: BTreeSet<String>,
 }
 
 /// Runs until TERM/INT or, on the command line, a fatal condition.
@@ -111,6 +113,7 @@ pub async fn run(cli: Cli, settings: Settings, log: Log, mut signals: Signals) -
         stopping: false,
         notifier: Notifier::from_env(),
         status: String::new(),
+        owed_status: BTreeSet::new(),
     };
     let mut watch = match &settings.config {
         Some(path) => Watch::new(path),
@@ -182,9 +185,13 @@ impl Service {
         self.log.write(SystemTime::now(), level, "heat", text.as_bytes(), 0);
     }
 
-    fn send(&self, c: Control) {
-        for h in self.running.values() {
-            let _ = h.control.send(c);
+    fn send(&mut self, c: Control) {
+        for (name, h) in &self.running {
+            // A supervisor that has just returned cannot answer; its
+            // replacement will, as soon as it starts.
+            if h.control.send(c).is_err() && c == Control::Status {
+                self.owed_status.insert(name.clone());
+            }
         }
     }
 
@@ -244,6 +251,9 @@ impl Service {
         let (control, rx) = mpsc::unbounded_channel();
         let sup = Supervisor::new(cfg, self.shared.clone(), t0, prior);
         let owned = name.to_string();
+        if self.owed_status.remove(name) {
+            let _ = control.send(Control::Status);
+        }
         self.tasks.spawn_local(async move { (owned, sup.run(rx).await) });
         self.running.insert(name.to_string(), Handle { control, retiring: false });
     }
@@ -252,6 +262,12 @@ impl Service {
     /// taking over its target if that is unchanged.
     fn finished(&mut self, name: &str, handover: Handover) {
         self.running.remove(name);
+        if handover.owes_status {
+            self.owed_status.insert(name.to_string());
+        }
+        if !self.desired.contains_key(name) {
+            self.owed_status.remove(name);
+        }
         if !self.stopping && self.desired.contains_key(name) {
             self.start(name, self.desired.len() > 1, Some(handover));
         }

@@ -154,6 +154,8 @@ pub struct Handover {
     target: Option<TargetSpec>,
     live: Option<Target>,
     dead: Vec<u32>,
+    /// heat asked for a state entry (USR1) that this supervisor did not write.
+    pub owes_status: bool,
 }
 
 pub struct Supervisor {
@@ -241,15 +243,15 @@ impl Supervisor {
                     }
                     Some(Control::Stop(how)) => {
                         self.stop(Some(how), &mut control).await;
-                        return (Exit::Stopped, self.handover());
+                        return (Exit::Stopped, self.handover(&mut control));
                     }
                     Some(Control::Retire) => {
                         self.stop(None, &mut control).await;
-                        return (Exit::Stopped, self.handover());
+                        return (Exit::Stopped, self.handover(&mut control));
                     }
                     None => {
                         self.stop(Some(Stop::Graceful), &mut control).await;
-                        return (Exit::Stopped, self.handover());
+                        return (Exit::Stopped, self.handover(&mut control));
                     }
                 },
             };
@@ -264,11 +266,18 @@ impl Supervisor {
         }
     }
 
-    fn handover(&mut self) -> Handover {
+    fn handover(&mut self, control: &mut mpsc::UnboundedReceiver<Control>) -> Handover {
+        // A state entry asked for after the child ended is the replacement's
+        // to write: the receiver is dropped with this supervisor.
+        let mut owes_status = false;
+        while let Ok(c) = control.try_recv() {
+            owes_status |= c == Control::Status;
+        }
         Handover {
             target: self.cfg.target.clone(),
             live: self.target.take(),
             dead: self.probe.dead().to_vec(),
+            owes_status,
         }
     }
 
@@ -550,7 +559,7 @@ impl Supervisor {
     /// target frozen by the fault signal. `how` is heat's stop; `None` is a
     /// reload's retirement, which lets a running hook finish on its own.
     async fn stop(&mut self, how: Option<Stop>, control: &mut mpsc::UnboundedReceiver<Control>) {
-        if let Some(running) = &mut self.running {
+        if let Some(mut running) = self.running.take() {
             let first = match how {
                 Some(how) => Some(how),
                 None if running.job == Job::Check => Some(Stop::Graceful),
@@ -566,7 +575,12 @@ impl Supervisor {
                     msg = control.recv(), if listening => {
                         let how = match msg {
                             Some(Control::Stop(how)) => how,
-                            Some(_) => continue,
+                            // Retiring, it is still the probe until it returns.
+                            Some(Control::Status) => {
+                                self.status();
+                                continue;
+                            }
+                            Some(Control::Retire) => continue,
                             // heat is going away: do not wait on a hook any longer.
                             None => {
                                 listening = false;
@@ -578,7 +592,6 @@ impl Supervisor {
                 }
             };
             let job = running.job;
-            self.running = None;
             if !matches!(report.outcome, Outcome::NotRun(_)) {
                 self.log_run(job, &report);
             }
