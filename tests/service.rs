@@ -854,6 +854,33 @@ fn usr1_writes_one_state_entry_per_probe_and_term_stops() {
     h.ensure(events.first().is_some_and(|t| t.starts_with("started heat ")), "started heat");
 }
 
+#[test]
+fn usr1_gets_a_state_entry_from_a_probe_a_reload_is_replacing() {
+    let _g = light();
+    let fx = Fixture::new("svc-usr1-replacing");
+    fx.write_script("hang.sh", "touch hanging; sleep 3");
+    let conf = |i: &str| {
+        format!(
+            "[probe.a]\ncommand = [\"false\"]\ninterval = \"{i}\"\nfail = \"hang.sh\"\n\
+             hook_timeout = \"10s\"\n[probe.b]\ncommand = [\"true\"]\ninterval = \"{i}\"\n"
+        )
+    };
+    unwatched_conf(&fx, &conf("1s"));
+    let mut h = service(&fx, &[]);
+    h.wait_for("a's fail hook hangs", || fx.exists("hanging"));
+    // Both change; a waits for its hook before its replacement starts.
+    edit_unwatched(&fx, &conf("2s"));
+    h.kill(Signal::SIGHUP);
+    h.wait_event("reloaded: added 0; removed 0; changed 2 (a, b)");
+    h.kill(Signal::SIGUSR1);
+    let entries = h.wait_entries("a state entry from a and b", |e| {
+        ["a", "b"].iter().all(|p| probe_events(e, p).iter().any(|t| t.starts_with("state: ")))
+    });
+    let hooks = named(&entries, "[a] hang.sh");
+    h.ensure(hooks.is_empty(), format!("a answered while its hook ran: {hooks:?}"));
+    h.stop();
+}
+
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
