@@ -126,6 +126,10 @@ pub enum Exit {
     Fatal(String),
 }
 
+/// How long a hook waits for a stopping fault signal to take effect: the
+/// target stops only when it next runs, which a busy host can delay.
+const STOP_TAKES_EFFECT: Duration = Duration::from_millis(500);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Job {
     Check,
@@ -171,6 +175,9 @@ pub struct Supervisor {
     /// A live target handed over by the supervisor this one replaces.
     inherited: Option<Target>,
     running: Option<Running>,
+    /// A target sent a stopping signal in this turn: a hook started after
+    /// it waits for the stop to take effect, so it sees the target frozen.
+    freezing: Option<u32>,
 }
 
 impl Supervisor {
@@ -210,6 +217,7 @@ impl Supervisor {
             target: None,
             inherited,
             running: None,
+            freezing: None,
         }
     }
 
@@ -284,6 +292,12 @@ impl Supervisor {
     /// Carries out the probe's actions in order; `why` is appended to the log
     /// entry of a signal. `Err` is a fatal condition (command line).
     fn execute(&mut self, actions: Vec<Action>, why: &str) -> Result<(), String> {
+        let done = self.execute_all(actions, why);
+        self.freezing = None;
+        done
+    }
+
+    fn execute_all(&mut self, actions: Vec<Action>, why: &str) -> Result<(), String> {
         for action in actions {
             match action {
                 Action::StartCheck => self.start_check(),
@@ -300,7 +314,7 @@ impl Supervisor {
                 Action::FindTarget => {
                     let answer = self.find_target();
                     let more = self.probe.on(answer, now());
-                    self.execute(more, why)?;
+                    self.execute_all(more, why)?;
                 }
                 Action::Fatal(note) => return Err(self.note_text(&note)),
             }
@@ -410,7 +424,11 @@ impl Supervisor {
 
     fn spawn(&mut self, job: Job, ready: Rc<Ready>) {
         let (stop, rx) = watch::channel(Stop::No);
+        let frozen = self.freezing.filter(|_| job != Job::Check);
         let report = Box::pin(async move {
+            if let Some(pid) = frozen {
+                target::stopped(pid, STOP_TAKES_EFFECT).await;
+            }
             match &ready.prepared {
                 Ok(prepared) => exec::run_prepared(&ready.spec, prepared, rx, |_| {}).await,
                 Err(not_started) => not_started.clone(),
@@ -525,6 +543,9 @@ impl Supervisor {
             Dest::Target => match &self.target {
                 Some(t) => match t.signal(signal) {
                     Ok(()) => {
+                        if signal.is_stopping() {
+                            self.freezing = Some(t.pid());
+                        }
                         self.event(Level::Info, &format!("sent {signal} to pid {}{why}", t.pid()))
                     }
                     Err(e) => self.event(

@@ -230,6 +230,24 @@ pub fn inspect_pidfile(
     Ok(Candidate { pid, fd })
 }
 
+/// Waits, at most `limit`, until process `pid` is stopped (or gone):
+/// a stopping signal takes effect only once the receiver next runs.
+pub async fn stopped(pid: u32, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) if !matches!(parse_state(&stat), Some('T' | 't')) => {}
+            _ => return,
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Field 3 of a `/proc/PID/stat` line: the process state.
+fn parse_state(stat: &str) -> Option<char> {
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
 /// When process `pid` started, as time since boot: `/proc/PID/stat` field 22
 /// counts clock ticks on the boot-time clock.
 pub fn start_time(pid: u32) -> io::Result<Duration> {
@@ -534,6 +552,24 @@ mod tests {
     }
 
     use crate::testutil::TempDir;
+
+    #[test]
+    fn reads_the_state_after_any_command_name() {
+        assert_eq!(parse_state("42 (a) b) T 1 2"), Some('T'));
+        assert_eq!(parse_state("42 (sleep) S 1 2"), Some('S'));
+        assert_eq!(parse_state("42 (sleep"), None);
+    }
+
+    #[tokio::test]
+    async fn waits_until_a_stopped_process_shows_it() {
+        let child = sleeper();
+        let pid = child.0.id();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::SIGSTOP)
+            .unwrap();
+        stopped(pid, Duration::from_secs(10)).await;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        assert_eq!(parse_state(&stat), Some('T'));
+    }
 
     #[test]
     fn reads_good_pidfiles() {
