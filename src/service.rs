@@ -249,7 +249,7 @@ impl Service {
         let phase = if spread { reload::phase(name, cfg.interval) } else { Duration::ZERO };
         let t0 = tokio::time::Instant::now().into_std() + phase;
         let (control, rx) = mpsc::unbounded_channel();
-        let sup = Supervisor::new(cfg, self.shared.clone(), t0, prior);
+        let sup = Box::new(Supervisor::new(cfg, self.shared.clone(), t0, prior));
         let owned = name.to_string();
         if self.owed_status.remove(name) {
             let _ = control.send(Control::Status);

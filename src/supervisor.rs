@@ -222,11 +222,17 @@ impl Supervisor {
     }
 
     /// Runs the probe until heat asks it to stop or a fatal condition ends it.
-    pub async fn run(mut self, mut control: mpsc::UnboundedReceiver<Control>) -> (Exit, Handover) {
+    /// Boxed: an async fn holds its arguments apart from its body's state, so
+    /// a supervisor passed by value would sit twice in every probe's task.
+    pub async fn run(
+        mut self: Box<Self>,
+        mut control: mpsc::UnboundedReceiver<Control>,
+    ) -> (Exit, Handover) {
         let first = self.probe.start();
         if let Err(msg) = self.execute(first, "") {
-            return self.fatal(msg).await;
+            return Box::pin(self.fatal(msg)).await;
         }
+        // The ways out are rare: boxed, they keep every probe's task small.
         loop {
             // A probe that is always due must still let the other probes, heat's
             // signals and the watchdog run: yield once the task's budget is spent.
@@ -237,7 +243,7 @@ impl Supervisor {
                 report = poll_running(&mut self.running) => {
                     match self.finished(report) {
                         Ok(event) => event,
-                        Err(msg) => return self.fatal(msg).await,
+                        Err(msg) => return Box::pin(self.fatal(msg)).await,
                     }
                 }
                 () = target_exited(&self.target) => {
@@ -250,15 +256,15 @@ impl Supervisor {
                         None
                     }
                     Some(Control::Stop(how)) => {
-                        self.stop(Some(how), &mut control).await;
+                        Box::pin(self.stop(Some(how), &mut control)).await;
                         return (Exit::Stopped, self.handover(&mut control));
                     }
                     Some(Control::Retire) => {
-                        self.stop(None, &mut control).await;
+                        Box::pin(self.stop(None, &mut control)).await;
                         return (Exit::Stopped, self.handover(&mut control));
                     }
                     None => {
-                        self.stop(Some(Stop::Graceful), &mut control).await;
+                        Box::pin(self.stop(Some(Stop::Graceful), &mut control)).await;
                         return (Exit::Stopped, self.handover(&mut control));
                     }
                 },
@@ -266,7 +272,7 @@ impl Supervisor {
             if let Some(event) = event {
                 let actions = self.probe.on(event, now());
                 if let Err(msg) = self.execute(actions, "") {
-                    return self.fatal(msg).await;
+                    return Box::pin(self.fatal(msg)).await;
                 }
                 let s = self.probe.status();
                 self.tally.set(s.fails > 0, s.recovery);
@@ -728,7 +734,7 @@ mod tests {
                     recovering: Cell::new(0),
                 });
                 let (control, rx) = mpsc::unbounded_channel();
-                let sup = Supervisor::new(Arc::new(cfg), shared, now(), None);
+                let sup = Box::new(Supervisor::new(Arc::new(cfg), shared, now(), None));
                 let task = tokio::task::spawn_local(sup.run(rx));
                 body(&control).await;
                 let _ = tx.send("body done");
