@@ -7,7 +7,7 @@ pub mod config;
 pub mod diag;
 pub mod exec;
 pub mod log;
-pub mod notify;
+pub mod sd_notify;
 pub mod probe;
 pub mod reload;
 pub mod service;

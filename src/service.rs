@@ -24,7 +24,7 @@ use crate::cli::Cli;
 use crate::config::{self, ConfigError, Env, Mode, ProbeConfig, Settings, TargetSpec};
 use crate::exec::Stop;
 use crate::log::{Level, Log};
-use crate::notify::Notifier;
+use crate::sd_notify::Notifier;
 use crate::reload::{self, Plan};
 use crate::supervisor::{Control, Exit, Handover, Shared, Stdout, Supervisor};
 
