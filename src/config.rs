@@ -965,7 +965,7 @@ fn describe_probe(p: &ProbeConfig, phase: Duration) -> Vec<(&'static str, String
 fn format_size(n: usize) -> String {
     [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
         .iter()
-        .find(|(unit, _)| n % unit == 0)
+        .find(|(unit, _)| n.is_multiple_of(*unit))
         .map_or(n.to_string(), |(unit, name)| format!("{}{name}", n / unit))
 }
 

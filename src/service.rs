@@ -8,14 +8,11 @@
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{Signal as Stream, SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -24,9 +21,10 @@ use crate::cli::Cli;
 use crate::config::{self, ConfigError, Env, Mode, ProbeConfig, Settings, TargetSpec};
 use crate::exec::Stop;
 use crate::log::{Level, Log};
-use crate::sd_notify::Notifier;
 use crate::reload::{self, Plan};
+use crate::sd_notify::Notifier;
 use crate::supervisor::{Control, Exit, Handover, Shared, Stdout, Supervisor};
+use crate::watch::ConfigWatch;
 
 /// How often systemd's STATUS line is refreshed (when it changed).
 const STATUS_EVERY: Duration = Duration::from_secs(1);
@@ -116,7 +114,7 @@ pub async fn run(cli: Cli, settings: Settings, log: Log, mut signals: Signals) -
         owed_status: BTreeSet::new(),
     };
     let mut watch = match &settings.config {
-        Some(path) => Watch::new(path),
+        Some(path) => ConfigWatch::new(path),
         None => None,
     };
     svc.apply(settings.probes);
@@ -156,10 +154,8 @@ pub async fn run(cli: Cli, settings: Settings, log: Log, mut signals: Signals) -
                 }
             }
             Some(()) = signals.usr1.recv() => svc.send(Control::Status),
-            changed = watched(&mut watch), if watch.is_some() => {
-                if changed {
-                    debounce = Some(Instant::now() + DEBOUNCE);
-                }
+            () = watched(&mut watch), if watch.is_some() => {
+                debounce = Some(Instant::now() + DEBOUNCE);
             }
             _ = tick(&mut pulse) => {
                 svc.notifier.watchdog();
@@ -347,73 +343,11 @@ pub fn raise_nofile_limit(probes: usize) -> Result<(), String> {
         .map_err(|e| format!("cannot raise the open-file limit: {e}"))
 }
 
-/// The config file's directory, watched so that rename-over writes (editors,
-/// Ansible) and symlink swaps (Kubernetes ConfigMaps) are seen.
-struct Watch {
-    fd: AsyncFd<Watched>,
-    name: OsString,
-}
-
-/// An inotify instance as tokio needs it.
-struct Watched(Inotify);
-
-impl std::os::fd::AsRawFd for Watched {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        use std::os::fd::AsFd;
-        self.0.as_fd().as_raw_fd()
-    }
-}
-
-impl Watch {
-    fn new(path: &Path) -> Option<Watch> {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = path.file_name()?.to_os_string();
-        // A writer done: closed after writing, or renamed into place. Not a
-        // create or a delete: a file re-created and still being filled must
-        // not be read half way. ATTRIB: a chmod may make the file acceptable
-        // (or not) without a write.
-        let flags =
-            AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_ATTRIB;
-        let setup = || -> nix::Result<Inotify> {
-            let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
-            ino.add_watch(dir, flags)?;
-            Ok(ino)
-        };
-        let register = |ino: Inotify| {
-            // SAFETY: the Inotify owns its fd, which stays open and the same
-            // until it is dropped together with the AsyncFd.
-            unsafe { AsyncFd::register(Watched(ino)) }.map_err(std::io::Error::from)
-        };
-        match setup().map_err(std::io::Error::from).and_then(register) {
-            Ok(fd) => Some(Watch { fd, name }),
-            Err(e) => {
-                tracing::warn!(
-                    "cannot watch {} for changes ({e}); reload with SIGHUP",
-                    dir.display()
-                );
-                None
-            }
-        }
-    }
-
-    /// Whether an event concerns the config file: its own name, or the `..`
-    /// entries through which a ConfigMap swaps its files.
-    fn concerns(&self, name: Option<&std::ffi::OsStr>) -> bool {
-        name.is_some_and(|n| n == self.name || n.as_encoded_bytes().starts_with(b".."))
-    }
-}
-
-/// Waits for inotify events; true if one concerns the config file.
-async fn watched(watch: &mut Option<Watch>) -> bool {
-    let Some(w) = watch else {
-        return std::future::pending().await;
-    };
-    let Ok(mut guard) = w.fd.readable().await else {
-        return false;
-    };
-    match guard.try_io(|fd| fd.get_ref().0.read_events().map_err(std::io::Error::from)) {
-        Ok(Ok(events)) => events.iter().any(|e| w.concerns(e.name.as_deref())),
-        _ => false,
+/// Waits for the config file to change; never, without a watch.
+async fn watched(watch: &mut Option<ConfigWatch>) {
+    match watch {
+        Some(w) => w.changed().await,
+        None => std::future::pending().await,
     }
 }
 

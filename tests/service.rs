@@ -427,6 +427,27 @@ fn a_rename_over_reloads_without_a_signal() {
 }
 
 #[test]
+fn a_replaced_config_directory_is_watched_again() {
+    let _g = light();
+    let fx = Fixture::new("svc-newdir");
+    fs::create_dir(fx.path("conf")).unwrap();
+    fx.write_file("conf/heat.toml", "[probe.a]\ncommand = [\"true\"]\ninterval = \"100ms\"\n");
+    let mut h = service_at(&fx, "conf/heat.toml");
+    h.wait_named("[a] true", 1);
+    // The directory itself replaced (a deploy that swaps directories): the
+    // watch on the old one is gone with it.
+    fs::rename(fx.path("conf"), fx.path("conf.old")).unwrap();
+    fs::create_dir(fx.path("conf")).unwrap();
+    fx.replace_file(
+        "conf/heat.toml",
+        "[probe.b]\ncommand = [\"true\", \"b\"]\ninterval = \"100ms\"\n",
+        0o644,
+    );
+    h.wait_named("[b] true b", 2);
+    h.stop();
+}
+
+#[test]
 fn a_symlink_swap_reloads_without_a_signal() {
     let _g = light();
     let fx = Fixture::new("svc-symlink");
@@ -910,6 +931,13 @@ fn unwatched_conf(fx: &Fixture, text: &str) {
 
 fn edit_unwatched(fx: &Fixture, text: &str) {
     fx.write_file("store/heat.toml", text);
+}
+
+/// `heat -c PATH`, once it has said it started.
+fn service_at<'a>(fx: &'a Fixture, path: &str) -> Heat<'a> {
+    let h = fx.heat(&["-c", path]);
+    h.wait_event("started heat ");
+    h
 }
 
 /// `heat -c heat.toml ARGS...`, once it has said it started.
