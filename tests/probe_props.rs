@@ -508,7 +508,7 @@ impl Sim {
         let since = s.next.duration_since(self.t0).as_nanos();
         ensure!(
             self,
-            s.next >= self.t0 && since % self.rules.interval.as_nanos() == 0,
+            s.next >= self.t0 && since.is_multiple_of(self.rules.interval.as_nanos()),
             "next check at {} is off the t0 + k·interval grid",
             self.ms(s.next)
         );
@@ -839,7 +839,7 @@ impl Sim {
                 self.now += delay;
                 self.check = false;
                 self.check_pid += 1;
-                let pid = (step.delay % 5 != 0).then_some(self.check_pid);
+                let pid = (!step.delay.is_multiple_of(5)).then_some(self.check_pid);
                 let ended_unix = 1_700_000_000 + self.now.duration_since(self.t0).as_secs();
                 Event::CheckDone(CheckResult { code: step.code, pid, ended_unix })
             }
@@ -906,7 +906,7 @@ fn run_case(rules: Rules, start_found: u8, steps: &[Step]) -> Result<(), TestCas
     let mut sim = Sim::new(rules);
     // The target is found at start in 7 runs out of 8 (else most command-line
     // runs would end there).
-    sim.answers = if start_found % 8 == 0 { start_found } else { start_found | 1 };
+    sim.answers = if start_found.is_multiple_of(8) { start_found } else { start_found | 1 };
     sim.start()?;
     for step in steps {
         if sim.fatal {

@@ -759,14 +759,15 @@ fn verify(fx: &Fixture, probes: &[Probe], run: &Run) -> Report {
                 excerpt(at, e)
             });
         }
-        if job == Job::Check && ended.is_empty() {
-            if let Some(&(_, code)) = tokens.first() {
-                let want = if code == Some("0") { "INFO" } else { "FAIL" };
-                if e.kind != want {
-                    p.add("entry type does not match the exit code", || {
-                        format!("  exit {code:?}, so {want}:\n{}", excerpt(at, e))
-                    });
-                }
+        if job == Job::Check
+            && ended.is_empty()
+            && let Some(&(_, code)) = tokens.first()
+        {
+            let want = if code == Some("0") { "INFO" } else { "FAIL" };
+            if e.kind != want {
+                p.add("entry type does not match the exit code", || {
+                    format!("  exit {code:?}, so {want}:\n{}", excerpt(at, e))
+                });
             }
         }
         if job == Job::Check && pr.flood {

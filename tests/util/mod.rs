@@ -146,10 +146,10 @@ pub fn children_of(ppid: i32) -> Vec<(i32, char)> {
         let mut fields = rest.split_whitespace();
         let state = fields.next().and_then(|s| s.chars().next());
         let parent = fields.next().and_then(|p| p.parse::<i32>().ok());
-        if let (Some(state), Some(parent)) = (state, parent) {
-            if parent == ppid {
-                out.push((pid, state));
-            }
+        if let (Some(state), Some(parent)) = (state, parent)
+            && parent == ppid
+        {
+            out.push((pid, state));
         }
     }
     out
