@@ -24,8 +24,8 @@ use crate::cli::Cli;
 use crate::config::{self, ConfigError, Env, Mode, ProbeConfig, Settings, TargetSpec};
 use crate::exec::Stop;
 use crate::log::{Level, Log};
-use crate::sd_notify::Notifier;
 use crate::reload::{self, Plan};
+use crate::sd_notify::Notifier;
 use crate::supervisor::{Control, Exit, Handover, Shared, Stdout, Supervisor};
 
 /// How often systemd's STATUS line is refreshed (when it changed).
