@@ -454,6 +454,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_real_time_signal_reaches_the_target() {
+        let mut child = sleeper();
+        let target = Target::open(child.0.id()).unwrap();
+        let rt = Signal::from_number(crate::signal::rtmin() + 3).unwrap();
+        target.signal(rt).unwrap();
+        assert_exits(&target).await;
+        let status = child.0.wait().unwrap();
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(rt.number()));
+    }
+
+    #[tokio::test]
     async fn a_zombie_has_exited_already() {
         let mut child = Reaped(Command::new("true").spawn().unwrap());
         let pid = child.0.id();
