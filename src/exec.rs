@@ -14,13 +14,16 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::{Signal as NixSignal, killpg};
 use nix::unistd::Pid;
+use rustix::io::Errno;
+use rustix::pipe::PipeFlags;
+use rustix::process::{WaitId, WaitIdOptions, WaitOptions};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::net::unix::pipe;
@@ -300,10 +303,8 @@ impl Child {
 
     /// The exit status, read without reaping; `None` while the child lives.
     fn exit_status(&self) -> Option<Change> {
-        match wait_pidfd(
-            self.pidfd.get_ref().as_fd(),
-            libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
-        ) {
+        let flags = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
+        match wait_pidfd(self.pidfd.get_ref().as_fd(), flags) {
             Ok(Change::None) => None,
             Ok(change) => Some(change),
             Err(e) => {
@@ -316,7 +317,7 @@ impl Child {
 
     fn check_stopped(&self, ending: &mut Ending) {
         if let Ok(Change::Stopped(sig)) =
-            wait_pidfd(self.pidfd.get_ref().as_fd(), libc::WSTOPPED | libc::WNOHANG)
+            wait_pidfd(self.pidfd.get_ref().as_fd(), WaitIdOptions::STOPPED | WaitIdOptions::NOHANG)
         {
             signal_group(self.pid, NixSignal::SIGKILL);
             // KILL acts on a stopped process, CONT is for good measure.
@@ -362,7 +363,8 @@ impl Child {
         if kind == Kind::Check {
             signal_group(self.pid, NixSignal::SIGKILL);
         }
-        if let Err(e) = wait_pidfd(self.pidfd.get_ref().as_fd(), libc::WEXITED | libc::WNOHANG) {
+        let flags = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+        if let Err(e) = wait_pidfd(self.pidfd.get_ref().as_fd(), flags) {
             tracing::debug!(pid = self.pid, error = %e, "reaping the child failed");
         }
         self.reaped = true;
@@ -463,17 +465,8 @@ fn read_available(pipe: &pipe::Receiver, out: &mut Output) -> bool {
 /// (blocking, as programs expect). Both are close-on-exec: the spawn dup2s the
 /// write end onto 1 and 2, which clears the flag there only.
 fn output_pipe() -> io::Result<(pipe::Receiver, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: fds is a valid array of two ints for pipe2 to fill.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
-    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    // SAFETY: read is a valid open fd; F_SETFL only changes its status flags.
-    if unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } == -1 {
-        return Err(io::Error::last_os_error());
-    }
+    let (read, write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC)?;
+    rustix::io::ioctl_fionbio(&read, true)?;
     // The read end of a fresh pipe, non-blocking: what the unchecked form needs.
     Ok((pipe::Receiver::from_owned_fd_unchecked(read)?, write))
 }
@@ -490,13 +483,7 @@ fn exec_failure_code(e: &io::Error) -> i32 {
 }
 
 fn open_pidfd(pid: u32) -> io::Result<AsyncFd<OwnedFd>> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the syscall returned a new fd (close-on-exec) that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+    let fd = crate::target::pidfd_open(pid)?;
     // SAFETY: an OwnedFd's raw fd stays open and the same until it is dropped with the AsyncFd.
     unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(io::Error::from)
 }
@@ -507,9 +494,10 @@ fn abandon(pid: u32) {
     signal_group(pid, NixSignal::SIGKILL);
     signal_group(pid, NixSignal::SIGCONT);
     let reap = move || {
-        let mut status = 0;
-        // SAFETY: status is a valid out pointer; pid is our unreaped child.
-        unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+        // Never `None`, which would reap any child: the pid is a spawned child's.
+        if let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
+            let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
+        }
     };
     if let Err(e) = std::thread::Builder::new().name("heat-reap".into()).spawn(reap) {
         tracing::error!(pid, error = %e, "cannot start a thread to reap an abandoned child");
@@ -538,35 +526,24 @@ enum Change {
     Unknown,
 }
 
-/// `waitid(P_PIDFD, …)`. libc rather than nix: nix cannot represent a
+/// `waitid(P_PIDFD, …)`. rustix rather than nix: nix cannot represent a
 /// real-time signal (a check killed by RTMIN+3) and would fail with EINVAL.
-fn wait_pidfd(pidfd: BorrowedFd<'_>, flags: libc::c_int) -> io::Result<Change> {
-    loop {
-        // SAFETY: siginfo_t is plain data; zeroed, si_pid reads 0 when WNOHANG finds nothing.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: pidfd is open for the call; info is a valid out pointer.
-        let r = unsafe {
-            libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, flags)
-        };
-        if r == -1 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
+fn wait_pidfd(pidfd: BorrowedFd<'_>, flags: WaitIdOptions) -> io::Result<Change> {
+    let status = loop {
+        match rustix::process::waitid(WaitId::PidFd(pidfd), flags) {
+            Ok(Some(status)) => break status,
+            // WNOHANG and no change yet.
+            Ok(None) => return Ok(Change::None),
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
-        // SAFETY: waitid filled info as a SIGCHLD siginfo, or left it zeroed.
-        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
-        if pid == 0 {
-            return Ok(Change::None);
-        }
-        return Ok(match info.si_code {
-            libc::CLD_EXITED => Change::Exited(status),
-            libc::CLD_KILLED | libc::CLD_DUMPED => Change::Killed(status),
-            libc::CLD_STOPPED => Change::Stopped(status),
-            _ => Change::None,
-        });
-    }
+    };
+    let change = status
+        .exit_status()
+        .map(Change::Exited)
+        .or_else(|| status.terminating_signal().map(Change::Killed))
+        .or_else(|| status.stopping_signal().map(Change::Stopped));
+    Ok(change.unwrap_or(Change::None))
 }
 
 #[cfg(test)]

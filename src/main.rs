@@ -117,6 +117,7 @@ fn init_tracing(verbose: u8) {
 
 /// No check or hook may inherit what heat inherited.
 fn mark_inherited_fds_cloexec() {
+    // Raw: neither rustix nor nix wraps close_range.
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on fds;
     // it touches no memory. Failure (kernel < 5.11) leaves inherited fds as
     // they were, which only matters if heat was started with stray fds.

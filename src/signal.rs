@@ -94,6 +94,13 @@ impl Signal {
         self.0
     }
 
+    /// The same signal as rustix takes it; real-time ones included.
+    pub(crate) fn to_rustix(self) -> rustix::process::Signal {
+        // SAFETY: a `Signal` holds 1..=31 or glibc's SIGRTMIN..=SIGRTMAX: never 0,
+        // and never 32 or 33, the ones glibc keeps for its own use.
+        unsafe { rustix::process::Signal::from_raw_unchecked(self.0) }
+    }
+
     /// STOP, TSTP, TTIN, TTOU: signals that freeze the receiver.
     pub fn is_stopping(self) -> bool {
         matches!(self, Signal::STOP | Signal::TSTP | Signal::TTIN | Signal::TTOU)

@@ -246,7 +246,6 @@ impl Drop for Attr {
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::os::fd::FromRawFd;
 
     const PATH: &[(&str, &str)] = &[("PATH", "/usr/bin:/bin")];
 
@@ -260,18 +259,14 @@ mod tests {
         let env = Arc::new(Env::new(env.iter().copied()));
         let args: Vec<OsString> = args.iter().map(OsString::from).collect();
         let p = Prepared::new(Path::new(program), &args, env, &[], cwd).unwrap();
-        let mut fds = [0; 2];
-        // SAFETY: fds is a valid array of two ints for pipe2 to fill.
-        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-        // SAFETY: pipe2 succeeded: both fds are open and ours.
-        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
         let pid = p.spawn(write.as_fd()).unwrap();
         drop(write);
         let mut text = String::new();
         std::fs::File::from(read).read_to_string(&mut text).unwrap();
-        let mut status = 0;
-        // SAFETY: pid is our child; status is a valid int.
-        assert_eq!(unsafe { libc::waitpid(pid as i32, &mut status, 0) }, pid as i32);
+        let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
+        let reaped = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+        assert_eq!(reaped.unwrap().map(|(p, _)| p), Some(pid));
         text
     }
 

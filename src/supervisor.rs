@@ -542,9 +542,11 @@ impl Supervisor {
         match dest {
             Dest::Heat => {
                 self.event(Level::Info, &format!("raised {signal} on heat (no target)"));
-                // SAFETY: raise(3) has no memory-safety preconditions; the
-                // signals allowed here are ones heat handles or ignores (config).
-                unsafe { libc::raise(signal.number()) };
+                // The signals allowed here are standard ones heat handles or
+                // ignores (config), all of which nix names.
+                if let Ok(sig) = nix::sys::signal::Signal::try_from(signal.number()) {
+                    let _ = nix::sys::signal::raise(sig);
+                }
             }
             Dest::Target => match &self.target {
                 Some(t) => match t.signal(signal) {

@@ -15,11 +15,14 @@
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{self, BufRead, BufReader, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
@@ -65,18 +68,7 @@ impl Target {
     /// Sends `sig` through the pidfd. The error is the system's (`ESRCH`: the
     /// process has exited); the caller names the signal and the target.
     pub fn signal(&self, sig: Signal) -> io::Result<()> {
-        // SAFETY: the pidfd is open for as long as `self`; a null siginfo makes
-        // the kernel fill it in as kill() does; no flags are defined for this use.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                self.pidfd.as_raw_fd(),
-                sig.number(),
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            )
-        };
-        if rc == -1 { Err(io::Error::last_os_error()) } else { Ok(()) }
+        Ok(rustix::process::pidfd_send_signal(self.pidfd.get_ref(), sig.to_rustix())?)
     }
 
     /// Resolves when the process has exited; at once if it already has.
@@ -115,7 +107,7 @@ impl Pidfd {
     /// already exited (a zombie).
     pub fn open(pid: u32) -> io::Result<Pidfd> {
         check_pid(pid)?;
-        let fd = Pidfd(pidfd_open(pid)?);
+        let fd = Pidfd(pidfd_open(pid).map_err(why_no_pidfd)?);
         if !fd.alive() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -255,9 +247,7 @@ pub fn start_time(pid: u32) -> io::Result<Duration> {
     let ticks = parse_start_ticks(&stat).ok_or_else(|| {
         io::Error::new(io::ErrorKind::InvalidData, format!("no start time in /proc/{pid}/stat"))
     })?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = u64::try_from(hz).ok().filter(|&hz| hz > 0).unwrap_or(100);
+    let hz = Some(rustix::param::clock_ticks_per_second()).filter(|&hz| hz > 0).unwrap_or(100);
     Ok(Duration::from_nanos(ticks.saturating_mul(1_000_000_000 / hz)))
 }
 
@@ -277,16 +267,13 @@ fn on_boot_clock(t: SystemTime) -> Option<Duration> {
 }
 
 fn pidfd_alive(fd: &OwnedFd) -> bool {
-    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let now = Timespec { tv_sec: 0, tv_nsec: 0 };
     loop {
-        // SAFETY: `pfd` is one valid pollfd for the call; timeout 0 never blocks.
-        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
-        if n >= 0 {
+        match poll(&mut [PollFd::new(fd, PollFlags::IN)], Some(&now)) {
             // A pidfd polls readable once its process has exited.
-            return n == 0;
-        }
-        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            return true;
+            Ok(n) => return n == 0,
+            Err(Errno::INTR) => {}
+            Err(_) => return true,
         }
     }
 }
@@ -307,25 +294,23 @@ fn check_pid(pid: u32) -> io::Result<()> {
     Ok(())
 }
 
-fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; the
-    // pid was checked to fit in pid_t.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        let e = io::Error::last_os_error();
-        let why = match e.raw_os_error() {
-            Some(libc::ESRCH) => return Err(no_process()),
-            Some(libc::EINVAL) => "not a process (a thread id?): give the process's pid".into(),
-            Some(libc::ENOSYS) => {
-                "cannot watch it: heat needs pidfd_open (Linux 5.3 or newer)".into()
-            }
-            _ => format!("cannot watch it: {e}"),
-        };
-        return Err(io::Error::new(e.kind(), why));
-    }
-    // SAFETY: the syscall returned a new fd (close-on-exec, as pidfds always are)
-    // that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+/// A pidfd for `pid` (close-on-exec, as pidfds always are); the error is the
+/// system's. Targets and heat's own children are both opened here.
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    // 0 and pids beyond pid_t name no process: EINVAL, as the kernel says for them.
+    let pid = i32::try_from(pid).ok().and_then(Pid::from_raw).ok_or(Errno::INVAL)?;
+    Ok(rustix::process::pidfd_open(pid, PidfdFlags::empty())?)
+}
+
+/// What a failed `pidfd_open` means for a target.
+fn why_no_pidfd(e: io::Error) -> io::Error {
+    let why = match e.raw_os_error() {
+        Some(libc::ESRCH) => return no_process(),
+        Some(libc::EINVAL) => "not a process (a thread id?): give the process's pid".into(),
+        Some(libc::ENOSYS) => "cannot watch it: heat needs pidfd_open (Linux 5.3 or newer)".into(),
+        _ => format!("cannot watch it: {e}"),
+    };
+    io::Error::new(e.kind(), why)
 }
 
 /// Callers name the pid; this says what is wrong with it.
@@ -466,6 +451,17 @@ mod tests {
         assert_exits(&target).await;
         let status = child.0.wait().unwrap();
         assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGTERM));
+    }
+
+    #[tokio::test]
+    async fn a_real_time_signal_reaches_the_target() {
+        let mut child = sleeper();
+        let target = Target::open(child.0.id()).unwrap();
+        let rt = Signal::from_number(crate::signal::rtmin() + 3).unwrap();
+        target.signal(rt).unwrap();
+        assert_exits(&target).await;
+        let status = child.0.wait().unwrap();
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(rt.number()));
     }
 
     #[tokio::test]
