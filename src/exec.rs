@@ -8,9 +8,10 @@
 //! id cannot have been reused. Stops (SIGSTOP, SIGTSTP, …) are seen through
 //! SIGCHLD and `waitid(WSTOPPED)`: the group is killed and the stop reported.
 //!
-//! Children are spawned with `std::process::Command` and nothing that would
-//! push it off glibc's `posix_spawn` path (no `pre_exec`, uid or gid; the
-//! program comes as a path, so a `PATH` in the child's environment is harmless).
+//! Children are started by `spawn::Prepared` through glibc's `posix_spawn`
+//! directly, with argv, envp and the working directory prepared once per
+//! probe (the program comes as a path, so a `PATH` in the child's environment
+//! is harmless).
 
 use std::ffi::OsString;
 use std::io;

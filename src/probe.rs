@@ -843,7 +843,7 @@ mod tests {
         }
     }
 
-    /// A probe driven on simulated time: `at(s)` is t0 + s seconds.
+    /// A probe driven on simulated time: `at(ms)` is t0 + ms milliseconds.
     struct Sim {
         p: Probe,
         t0: Instant,
@@ -864,31 +864,42 @@ mod tests {
             let t0 = Instant::now();
             Sim { p: Probe::new(rules, t0), t0, pid: 100 }
         }
-        fn at(&self, s: f64) -> Instant {
-            self.t0 + Duration::from_secs_f64(s)
+        fn at(&self, ms: u64) -> Instant {
+            self.t0 + Duration::from_millis(ms)
         }
-        fn tick(&mut self, s: f64) -> Vec<Action> {
-            let now = self.at(s);
+        fn tick(&mut self, ms: u64) -> Vec<Action> {
+            let now = self.at(ms);
             self.p.on(Event::Tick, now)
         }
-        fn done(&mut self, s: f64, code: i32) -> Vec<Action> {
+        fn done(&mut self, ms: u64, code: i32) -> Vec<Action> {
+            let now = self.at(ms);
+            self.done_at(now, code)
+        }
+        /// A check ending at `now`; its wall-clock end is 1000 s + whole seconds since t0.
+        fn done_at(&mut self, now: Instant, code: i32) -> Vec<Action> {
             self.pid += 1;
-            let r = CheckResult { code, pid: Some(self.pid), ended_unix: 1_000 + s as u64 };
-            let now = self.at(s);
+            let ended_unix = 1_000 + now.duration_since(self.t0).as_secs();
+            let r = CheckResult { code, pid: Some(self.pid), ended_unix };
             self.p.on(Event::CheckDone(r), now)
         }
-        fn hook_done(&mut self, s: f64) -> Vec<Action> {
-            let now = self.at(s);
+        fn hook_done(&mut self, ms: u64) -> Vec<Action> {
+            let now = self.at(ms);
             self.p.on(Event::HookDone, now)
         }
-        fn next(&self) -> f64 {
-            self.p.next_wakeup().duration_since(self.t0).as_secs_f64()
+        /// The next wakeup in milliseconds after t0, which must be whole.
+        fn next(&self) -> u64 {
+            whole_ms(self.p.next_wakeup().duration_since(self.t0))
         }
-        /// Runs one check started by a tick at `s` and ended `len` later.
-        fn cycle(&mut self, s: f64, len: f64, code: i32) -> Vec<Action> {
-            assert_eq!(self.tick(s), vec![Action::StartCheck], "tick at {s}");
-            self.done(s + len, code)
+        /// Runs one check started by a tick at `ms` and ended `len` ms later.
+        fn cycle(&mut self, ms: u64, len: u64, code: i32) -> Vec<Action> {
+            assert_eq!(self.tick(ms), vec![Action::StartCheck], "tick at {ms} ms");
+            self.done(ms + len, code)
         }
+    }
+
+    fn whole_ms(d: Duration) -> u64 {
+        assert_eq!(d.subsec_nanos() % 1_000_000, 0, "{d:?} is not a whole number of ms");
+        d.as_millis() as u64
     }
 
     fn sig(signal: Signal, dest: Dest) -> Action {
@@ -912,15 +923,15 @@ mod tests {
     #[test]
     fn first_check_at_start_then_fixed_rate_without_drift() {
         let mut s = Sim::new(rules());
-        assert_eq!(s.next(), 0.0);
-        assert_eq!(s.cycle(0.0, 1.0, 0), vec![]);
-        assert_eq!(s.next(), 10.0);
+        assert_eq!(s.next(), 0);
+        assert_eq!(s.cycle(0, 1_000, 0), vec![]);
+        assert_eq!(s.next(), 10_000);
         // A late tick keeps the phase.
-        assert_eq!(s.cycle(10.7, 0.1, 0), vec![]);
-        assert_eq!(s.next(), 20.0);
+        assert_eq!(s.cycle(10_700, 100, 0), vec![]);
+        assert_eq!(s.next(), 20_000);
         // A tick far behind (heat was frozen) runs one check, not a backlog.
-        assert_eq!(s.cycle(55.0, 0.1, 0), vec![]);
-        assert_eq!(s.next(), 60.0);
+        assert_eq!(s.cycle(55_000, 100, 0), vec![]);
+        assert_eq!(s.next(), 60_000);
     }
 
     #[test]
@@ -928,41 +939,41 @@ mod tests {
         let mut r = rules();
         r.interval = Duration::from_millis(10);
         let mut s = Sim::new(r);
-        for k in 0..10_000u64 {
-            let due = s.next();
-            assert!((due - k as f64 * 0.01).abs() < 1e-9, "tick {k} due at {due}");
-            // Late by up to 3 ms, the check taking up to 4 ms more.
-            let late = (k % 7) as f64 * 0.0005;
-            assert_eq!(s.tick(due + late), vec![Action::StartCheck], "tick {k}");
-            s.done(due + late + (k % 5) as f64 * 0.001, 0);
+        for k in 0..10_000u32 {
+            let due = s.p.next_wakeup();
+            assert_eq!(due, s.at(10 * u64::from(k)), "tick {k}");
+            // Late by up to 3 ms in steps of 0.5 ms, the check taking up to 4 ms more.
+            let late = Duration::from_micros(500 * u64::from(k % 7));
+            assert_eq!(s.p.on(Event::Tick, due + late), vec![Action::StartCheck], "tick {k}");
+            s.done_at(due + late + Duration::from_millis(u64::from(k % 5)), 0);
         }
     }
 
     #[test]
     fn early_tick_is_ignored() {
         let mut s = Sim::new(rules());
-        s.cycle(0.0, 1.0, 0);
-        assert_eq!(s.tick(9.999), vec![]);
-        assert_eq!(s.next(), 10.0);
+        s.cycle(0, 1_000, 0);
+        assert_eq!(s.tick(9_999), vec![]);
+        assert_eq!(s.next(), 10_000);
     }
 
     #[test]
     fn a_long_check_starts_nothing_then_exactly_one_check_runs_at_once() {
         let mut s = Sim::new(rules());
-        assert_eq!(s.tick(0.0), vec![Action::StartCheck]);
-        for t in [10.0, 20.0, 30.0] {
+        assert_eq!(s.tick(0), vec![Action::StartCheck]);
+        for t in [10_000, 20_000, 30_000] {
             assert_eq!(s.tick(t), vec![], "no second check while one runs");
         }
-        assert_eq!(s.done(35.0, 0), vec![Action::StartCheck]);
-        assert_eq!(s.next(), 40.0);
-        assert_eq!(s.done(36.0, 0), vec![], "one check, not three");
+        assert_eq!(s.done(35_000, 0), vec![Action::StartCheck]);
+        assert_eq!(s.next(), 40_000);
+        assert_eq!(s.done(36_000, 0), vec![], "one check, not three");
     }
 
     #[test]
     fn a_check_that_ends_before_the_next_tick_starts_nothing_more() {
         let mut s = Sim::new(rules());
-        s.tick(0.0);
-        assert_eq!(s.done(9.0, 0), vec![]);
+        s.tick(0);
+        assert_eq!(s.done(9_000, 0), vec![]);
         assert_eq!(s.p.busy(), Busy::Idle);
     }
 
@@ -971,13 +982,13 @@ mod tests {
         let mut r = rules();
         r.threshold = 5;
         let mut s = Sim::new(r);
-        s.cycle(0.0, 0.1, 1);
-        s.cycle(10.0, 0.1, 2);
+        s.cycle(0, 100, 1);
+        s.cycle(10_000, 100, 2);
         assert_eq!(s.p.status().fails, 2);
         assert_eq!(s.p.status().last.unwrap().code, 2);
-        s.cycle(20.0, 0.1, 0);
+        s.cycle(20_000, 100, 0);
         assert_eq!(s.p.status().fails, 0);
-        s.cycle(30.0, 0.1, 1);
+        s.cycle(30_000, 100, 1);
         assert_eq!(s.p.status().fails, 1);
     }
 
@@ -986,9 +997,9 @@ mod tests {
         let mut r = rules();
         r.target = TargetKind::Pid;
         let mut s = Sim::new(r);
-        assert_eq!(s.cycle(0.0, 0.1, 1), vec![sig(Signal::HUP, Dest::Target)]);
-        assert_eq!(s.cycle(10.0, 0.1, 1), vec![sig(Signal::HUP, Dest::Target)]);
-        assert_eq!(s.cycle(20.0, 0.1, 0), vec![]);
+        assert_eq!(s.cycle(0, 100, 1), vec![sig(Signal::HUP, Dest::Target)]);
+        assert_eq!(s.cycle(10_000, 100, 1), vec![sig(Signal::HUP, Dest::Target)]);
+        assert_eq!(s.cycle(20_000, 100, 0), vec![]);
     }
 
     #[test]
@@ -997,7 +1008,7 @@ mod tests {
         r.target = TargetKind::Pid;
         r.signal = Some(usr1());
         let mut s = Sim::new(r);
-        assert_eq!(s.cycle(0.0, 0.1, 1), vec![sig(usr1(), Dest::Target)]);
+        assert_eq!(s.cycle(0, 100, 1), vec![sig(usr1(), Dest::Target)]);
     }
 
     #[test]
@@ -1009,7 +1020,7 @@ mod tests {
             r.fault_signal = fault;
             r.success_signal = success;
             let mut s = Sim::new(r);
-            assert_eq!(s.cycle(0.0, 0.1, 1), vec![], "fault {fault:?} success {success:?}");
+            assert_eq!(s.cycle(0, 100, 1), vec![], "fault {fault:?} success {success:?}");
         }
     }
 
@@ -1021,7 +1032,7 @@ mod tests {
         r.signal = Some(usr1());
         r.fault_signal = Some(Signal::CONT);
         let mut s = Sim::new(r);
-        assert_eq!(s.cycle(0.0, 0.1, 1), vec![sig(usr1(), Dest::Target)]);
+        assert_eq!(s.cycle(0, 100, 1), vec![sig(usr1(), Dest::Target)]);
     }
 
     #[test]
@@ -1029,7 +1040,7 @@ mod tests {
         let mut r = rules();
         r.signal = Some(usr1());
         let mut s = Sim::new(r);
-        assert_eq!(s.cycle(0.0, 0.1, 1), vec![]);
+        assert_eq!(s.cycle(0, 100, 1), vec![]);
     }
 
     #[test]
@@ -1038,7 +1049,7 @@ mod tests {
         r.fail_hook = true;
         r.interval = Duration::from_millis(500);
         let mut s = Sim::new(r);
-        let a = s.cycle(0.0, 0.2, 7);
+        let a = s.cycle(0, 200, 7);
         assert_eq!(
             a,
             vec![Action::RunFailHook(HookEnv {
@@ -1058,14 +1069,14 @@ mod tests {
         let mut r = rules();
         r.fail_hook = true;
         let mut s = Sim::new(r);
-        assert_eq!(hooks(&s.cycle(0.0, 1.0, 1)).len(), 1);
-        for t in [10.0, 20.0, 30.0, 40.0] {
-            assert_eq!(s.tick(t), vec![], "tick at {t} while the hook runs");
+        assert_eq!(hooks(&s.cycle(0, 1_000, 1)).len(), 1);
+        for t in [10_000, 20_000, 30_000, 40_000] {
+            assert_eq!(s.tick(t), vec![], "tick at {t} ms while the hook runs");
         }
-        assert_eq!(s.hook_done(45.0), vec![Action::StartCheck]);
-        assert_eq!(s.next(), 50.0, "the schedule keeps its phase");
-        assert_eq!(s.done(46.0, 0), vec![]);
-        assert_eq!(s.cycle(50.0, 0.1, 0), vec![]);
+        assert_eq!(s.hook_done(45_000), vec![Action::StartCheck]);
+        assert_eq!(s.next(), 50_000, "the schedule keeps its phase");
+        assert_eq!(s.done(46_000, 0), vec![]);
+        assert_eq!(s.cycle(50_000, 100, 0), vec![]);
     }
 
     #[test]
@@ -1073,10 +1084,10 @@ mod tests {
         let mut r = rules();
         r.fail_hook = true;
         let mut s = Sim::new(r);
-        s.cycle(0.0, 1.0, 1);
-        assert_eq!(s.hook_done(2.0), vec![]);
+        s.cycle(0, 1_000, 1);
+        assert_eq!(s.hook_done(2_000), vec![]);
         assert_eq!(s.p.busy(), Busy::Idle);
-        assert_eq!(s.tick(10.0), vec![Action::StartCheck]);
+        assert_eq!(s.tick(10_000), vec![Action::StartCheck]);
     }
 
     #[test]
@@ -1087,12 +1098,12 @@ mod tests {
         r.recovery_hook = true;
         r.target = TargetKind::Pid;
         let mut s = Sim::new(r);
-        let a = s.cycle(0.0, 1.0, 1);
+        let a = s.cycle(0, 1_000, 1);
         assert!(matches!(a[..], [Action::Signal { .. }, Action::RunFailHook(_)]), "{a:?}");
-        s.hook_done(2.0);
-        s.cycle(10.0, 1.0, 2);
-        s.hook_done(12.0);
-        let a = s.cycle(20.0, 1.0, 3);
+        s.hook_done(2_000);
+        s.cycle(10_000, 1_000, 2);
+        s.hook_done(12_000);
+        let a = s.cycle(20_000, 1_000, 3);
         assert_eq!(
             a,
             vec![
@@ -1119,24 +1130,24 @@ mod tests {
         r.fail_hook = true;
         let mut s = Sim::new(r);
         for k in 0..4 {
-            let t = 10.0 * k as f64;
-            assert_eq!(hooks(&s.cycle(t, 1.0, 1)).len(), 1, "failure {k}");
-            s.hook_done(t + 2.0);
+            let t = 10_000 * k;
+            assert_eq!(hooks(&s.cycle(t, 1_000, 1)).len(), 1, "failure {k}");
+            s.hook_done(t + 2_000);
         }
         assert!(!s.p.in_recovery());
     }
 
-    /// Threshold 3, recovery hook, by-count window: enters round 1 at t=21.
+    /// Threshold 3, recovery hook, by-count window: enters round 1 at 21 s.
     fn in_recovery(mut r: Rules) -> Sim {
         r.threshold = 3;
         r.recovery_hook = true;
         r.fail_hook = true;
         let mut s = Sim::new(r);
-        s.cycle(0.0, 1.0, 1);
-        s.hook_done(1.5);
-        s.cycle(10.0, 1.0, 1);
-        s.hook_done(11.5);
-        let a = s.cycle(20.0, 1.0, 1);
+        s.cycle(0, 1_000, 1);
+        s.hook_done(1_500);
+        s.cycle(10_000, 1_000, 1);
+        s.hook_done(11_500);
+        let a = s.cycle(20_000, 1_000, 1);
         assert!(matches!(a.last(), Some(Action::RunRecoveryHook(_))), "{a:?}");
         s
     }
@@ -1145,20 +1156,20 @@ mod tests {
     fn a_count_window_ends_at_the_tick_of_its_last_check() {
         let mut s = in_recovery(rules());
         assert_eq!(s.p.window_end(), None, "no window while the hook runs");
-        s.tick(30.0);
-        s.hook_done(33.0); // 3 checks: at 33, then the ticks at 40 and 50
-        assert_eq!(s.p.window_end(), Some(s.at(50.0)));
-        s.done(34.0, 1);
-        assert_eq!(s.p.window_end(), Some(s.at(50.0)));
+        s.tick(30_000);
+        s.hook_done(33_000); // 3 checks: at 33 s, then the ticks at 40 s and 50 s
+        assert_eq!(s.p.window_end(), Some(s.at(50_000)));
+        s.done(34_000, 1);
+        assert_eq!(s.p.window_end(), Some(s.at(50_000)));
     }
 
     #[test]
     fn recovery_window_opens_with_a_check_at_once_when_the_hook_ends() {
         let mut s = in_recovery(rules());
-        assert_eq!(s.tick(30.0), vec![], "no check while the recovery hook runs");
-        assert_eq!(s.hook_done(33.0), vec![Action::StartCheck]);
-        assert_eq!(s.next(), 40.0);
-        assert_eq!(s.hook_done(34.0), vec![], "a stray hook end changes nothing");
+        assert_eq!(s.tick(30_000), vec![], "no check while the recovery hook runs");
+        assert_eq!(s.hook_done(33_000), vec![Action::StartCheck]);
+        assert_eq!(s.next(), 40_000);
+        assert_eq!(s.hook_done(34_000), vec![], "a stray hook end changes nothing");
     }
 
     #[test]
@@ -1167,25 +1178,25 @@ mod tests {
         r.target = TargetKind::Pid;
         r.signal = Some(usr1());
         let mut s = in_recovery(r);
-        s.hook_done(22.0);
-        assert_eq!(s.done(23.0, 4), vec![]);
+        s.hook_done(22_000);
+        assert_eq!(s.done(23_000, 4), vec![]);
         assert_eq!(s.p.status().fails, 4);
-        assert_eq!(s.cycle(30.0, 1.0, 5), vec![]);
+        assert_eq!(s.cycle(30_000, 1_000, 5), vec![]);
         assert_eq!(s.p.status().fails, 5);
     }
 
     #[test]
     fn count_window_closes_after_threshold_checks_and_next_round_waits_for_a_tick() {
         let mut s = in_recovery(rules());
-        s.hook_done(22.0);
-        assert_eq!(s.done(23.0, 1), vec![]);
-        assert_eq!(s.cycle(30.0, 1.0, 1), vec![]);
+        s.hook_done(22_000);
+        assert_eq!(s.done(23_000, 1), vec![]);
+        assert_eq!(s.cycle(30_000, 1_000, 1), vec![]);
         // The third check of the window runs past a tick; the window closes.
-        assert_eq!(s.tick(40.0), vec![Action::StartCheck]);
-        assert_eq!(s.tick(50.0), vec![]);
-        assert_eq!(s.done(51.0, 1), vec![Action::Note(Note::WindowClosed)]);
+        assert_eq!(s.tick(40_000), vec![Action::StartCheck]);
+        assert_eq!(s.tick(50_000), vec![]);
+        assert_eq!(s.done(51_000, 1), vec![Action::Note(Note::WindowClosed)]);
         assert_eq!(s.p.busy(), Busy::Idle, "rounds are not back to back");
-        let a = s.tick(60.0);
+        let a = s.tick(60_000);
         assert_eq!(a[0], Action::Note(Note::RecoveryRound { round: 2, fails: 6 }));
         let env = hooks(&a)[0].clone();
         assert_eq!(env.time, 1_001, "HEAT_FAIL_TIME stays the streak's first failure");
@@ -1198,12 +1209,12 @@ mod tests {
         let mut r = rules();
         r.recovery_timeout = Some(25 * S);
         let mut s = in_recovery(r);
-        s.hook_done(22.0); // window until 47
-        s.done(23.0, 1);
-        s.cycle(30.0, 1.0, 1);
-        assert_eq!(s.tick(40.0), vec![Action::StartCheck]);
-        // Started at 40 < 47, ends at 48 with a success: it counts.
-        let a = s.done(48.0, 0);
+        s.hook_done(22_000); // window until 47 s
+        s.done(23_000, 1);
+        s.cycle(30_000, 1_000, 1);
+        assert_eq!(s.tick(40_000), vec![Action::StartCheck]);
+        // Started at 40 s < 47 s, ends at 48 s with a success: it counts.
+        let a = s.done(48_000, 0);
         assert_eq!(a, vec![Action::Note(Note::Recovered { fails: 5 })]);
         assert!(!s.p.in_recovery());
     }
@@ -1213,12 +1224,12 @@ mod tests {
         let mut r = rules();
         r.recovery_timeout = Some(25 * S);
         let mut s = in_recovery(r);
-        s.hook_done(22.0); // window until 47
-        s.done(23.0, 1);
-        s.cycle(30.0, 1.0, 1);
-        s.cycle(40.0, 1.0, 1);
-        assert_eq!(s.p.window_end(), Some(s.at(47.0)));
-        let a = s.tick(50.0);
+        s.hook_done(22_000); // window until 47 s
+        s.done(23_000, 1);
+        s.cycle(30_000, 1_000, 1);
+        s.cycle(40_000, 1_000, 1);
+        assert_eq!(s.p.window_end(), Some(s.at(47_000)));
+        let a = s.tick(50_000);
         assert_eq!(a[0], Action::Note(Note::WindowClosed));
         assert_eq!(a[1], Action::Note(Note::RecoveryRound { round: 2, fails: 6 }));
         assert!(matches!(a[2], Action::RunRecoveryHook(_)));
@@ -1229,14 +1240,14 @@ mod tests {
         let mut r = rules();
         r.recovery_timeout = Some(25 * S);
         let mut s = in_recovery(r);
-        s.hook_done(22.0);
-        s.done(23.0, 1);
-        s.cycle(30.0, 1.0, 1);
-        assert_eq!(s.tick(40.0), vec![Action::StartCheck]);
-        assert_eq!(s.tick(50.0), vec![]);
-        assert_eq!(s.done(52.0, 1), vec![Action::Note(Note::WindowClosed)]);
+        s.hook_done(22_000);
+        s.done(23_000, 1);
+        s.cycle(30_000, 1_000, 1);
+        assert_eq!(s.tick(40_000), vec![Action::StartCheck]);
+        assert_eq!(s.tick(50_000), vec![]);
+        assert_eq!(s.done(52_000, 1), vec![Action::Note(Note::WindowClosed)]);
         assert_eq!(s.p.busy(), Busy::Idle);
-        assert!(matches!(s.tick(60.0)[0], Action::Note(Note::RecoveryRound { round: 2, .. })));
+        assert!(matches!(s.tick(60_000)[0], Action::Note(Note::RecoveryRound { round: 2, .. })));
     }
 
     #[test]
@@ -1246,12 +1257,12 @@ mod tests {
         r.fault_signal = Some(Signal::CONT);
         r.success_signal = Some(usr1());
         let mut s = in_recovery(r);
-        s.hook_done(22.0);
-        let a = s.done(23.0, 0);
+        s.hook_done(22_000);
+        let a = s.done(23_000, 0);
         assert_eq!(a, vec![sig(usr1(), Dest::Target), Action::Note(Note::Recovered { fails: 3 })]);
         assert_eq!(s.p.status().fails, 0);
         // Back in normal mode: the next failure runs the fail hook, counted from 1.
-        let a = s.cycle(30.0, 1.0, 1);
+        let a = s.cycle(30_000, 1_000, 1);
         assert!(matches!(a[..], [Action::RunFailHook(_)]), "{a:?}");
         assert_eq!(s.p.status().fails, 1);
     }
@@ -1262,7 +1273,7 @@ mod tests {
         r.fault_signal = Some(usr1());
         r.success_signal = Some(Signal::HUP);
         let mut s = Sim::new(r);
-        let a = s.cycle(0.0, 1.0, 1);
+        let a = s.cycle(0, 1_000, 1);
         assert_eq!(
             a,
             vec![
@@ -1272,7 +1283,7 @@ mod tests {
             ],
             "no recovery hook: the window opens at once"
         );
-        let a = s.done(2.0, 0);
+        let a = s.done(2_000, 0);
         assert_eq!(a[0], sig(Signal::HUP, Dest::Heat));
     }
 
@@ -1281,21 +1292,21 @@ mod tests {
         let mut r = rules();
         r.fault_signal = Some(usr1());
         let mut s = Sim::new(r);
-        s.cycle(0.0, 1.0, 1); // round 1, window check started at 1
-        assert_eq!(s.done(2.0, 1), vec![Action::Note(Note::WindowClosed)]);
+        s.cycle(0, 1_000, 1); // round 1, window check started at 1 s
+        assert_eq!(s.done(2_000, 1), vec![Action::Note(Note::WindowClosed)]);
         assert_eq!(s.p.busy(), Busy::Idle);
-        let a = s.tick(10.0);
+        let a = s.tick(10_000);
         assert_eq!(a[0], Action::Note(Note::RecoveryRound { round: 2, fails: 2 }));
     }
 
     #[test]
     fn ticks_during_the_recovery_hook_give_one_check() {
         let mut s = in_recovery(rules());
-        for t in [30.0, 40.0, 50.0] {
+        for t in [30_000, 40_000, 50_000] {
             assert_eq!(s.tick(t), vec![]);
         }
-        assert_eq!(s.hook_done(55.0), vec![Action::StartCheck]);
-        assert_eq!(s.done(56.0, 1), vec![], "one check only");
+        assert_eq!(s.hook_done(55_000), vec![Action::StartCheck]);
+        assert_eq!(s.done(56_000, 1), vec![], "one check only");
     }
 
     #[test]
@@ -1305,11 +1316,11 @@ mod tests {
         r.target = TargetKind::Pid;
         r.fail_hook = true;
         let mut s = Sim::new(r);
-        assert_eq!(s.cycle(0.0, 1.0, 1), vec![Action::Note(Note::StartPeriod)]);
-        assert_eq!(s.cycle(10.0, 1.0, 1), vec![Action::Note(Note::StartPeriod)]);
+        assert_eq!(s.cycle(0, 1_000, 1), vec![Action::Note(Note::StartPeriod)]);
+        assert_eq!(s.cycle(10_000, 1_000, 1), vec![Action::Note(Note::StartPeriod)]);
         assert_eq!(s.p.status().fails, 0);
-        // Started at 30, after the start period: it counts.
-        let a = s.cycle(30.0, 1.0, 1);
+        // Started at 30 s, after the start period: it counts.
+        let a = s.cycle(30_000, 1_000, 1);
         assert!(matches!(a[..], [Action::Signal { .. }, Action::RunFailHook(_)]), "{a:?}");
     }
 
@@ -1318,9 +1329,9 @@ mod tests {
         let mut r = rules();
         r.start_period = 25 * S;
         let mut s = Sim::new(r);
-        s.cycle(0.0, 1.0, 1);
-        s.tick(20.0);
-        assert_eq!(s.done(28.0, 1), vec![Action::Note(Note::StartPeriod)]);
+        s.cycle(0, 1_000, 1);
+        s.tick(20_000);
+        assert_eq!(s.done(28_000, 1), vec![Action::Note(Note::StartPeriod)]);
     }
 
     #[test]
@@ -1329,8 +1340,8 @@ mod tests {
         r.start_period = 60 * S;
         r.fail_hook = true;
         let mut s = Sim::new(r);
-        s.cycle(0.0, 1.0, 0);
-        let a = s.cycle(10.0, 1.0, 1);
+        s.cycle(0, 1_000, 0);
+        let a = s.cycle(10_000, 1_000, 1);
         assert!(matches!(a[..], [Action::RunFailHook(_)]), "{a:?}");
         assert_eq!(s.p.status().fails, 1);
     }
@@ -1351,8 +1362,8 @@ mod tests {
         r.target = TargetKind::Pid;
         r.fault_signal = Some(Signal::STOP);
         let mut s = in_recovery(r.clone());
-        s.hook_done(22.0);
-        s.done(23.0, 0);
+        s.hook_done(22_000);
+        s.done(23_000, 0);
         assert_eq!(s.p.on_stop(), vec![]);
 
         r.fault_signal = Some(usr1());
@@ -1370,29 +1381,26 @@ mod tests {
     }
 
     impl Sim {
-        fn exited(&mut self, s: f64) -> Vec<Action> {
-            let now = self.at(s);
+        fn exited(&mut self, ms: u64) -> Vec<Action> {
+            let now = self.at(ms);
             self.p.on(Event::TargetExited, now)
         }
-        fn found(&mut self, s: f64, pid: u32) -> Vec<Action> {
-            let now = self.at(s);
+        fn found(&mut self, ms: u64, pid: u32) -> Vec<Action> {
+            let now = self.at(ms);
             self.p.on(Event::TargetFound(pid), now)
         }
-        fn nothing(&mut self, s: f64) -> Vec<Action> {
-            let now = self.at(s);
+        fn nothing(&mut self, ms: u64) -> Vec<Action> {
+            let now = self.at(ms);
             self.p.on(Event::TargetNotFound("pidfile x.pid: still names pid 500".into()), now)
         }
-        fn wake(&self) -> f64 {
-            self.p.next_wakeup().duration_since(self.t0).as_secs_f64()
-        }
-        /// A tick at `s` that looks at the pidfile and finds nothing; a check
+        /// A tick at `ms` that looks at the pidfile and finds nothing; a check
         /// it starts passes. Returns what the empty answer led to.
-        fn look(&mut self, s: f64) -> Vec<Action> {
-            let a = self.tick(s);
-            assert_eq!(a.first(), Some(&Action::FindTarget), "look at {s}: {a:?}");
-            let answer = self.nothing(s);
+        fn look(&mut self, ms: u64) -> Vec<Action> {
+            let a = self.tick(ms);
+            assert_eq!(a.first(), Some(&Action::FindTarget), "look at {ms} ms: {a:?}");
+            let answer = self.nothing(ms);
             if a.contains(&Action::StartCheck) {
-                self.done(s, 0);
+                self.done(ms, 0);
             }
             answer
         }
@@ -1407,7 +1415,7 @@ mod tests {
         let mut s = Sim::unstarted(pidfile_rules(true));
         assert_eq!(s.p.target(), Target::Unknown);
         assert_eq!(s.p.start(), vec![Action::FindTarget]);
-        assert_eq!(s.found(0.0, 42), vec![], "the first find is not a note");
+        assert_eq!(s.found(0, 42), vec![], "the first find is not a note");
         assert_eq!(s.p.target(), Target::Live(42));
         let mut s = Sim::unstarted(rules());
         assert_eq!(s.p.start(), vec![], "no target, nothing to find");
@@ -1419,17 +1427,17 @@ mod tests {
         let reason = "pidfile x.pid: still names pid 500".to_string();
         let mut s = Sim::unstarted(pidfile_rules(false));
         s.p.start();
-        assert_eq!(s.nothing(0.0), vec![Action::Fatal(Note::NoTarget { reason: reason.clone() })]);
+        assert_eq!(s.nothing(0), vec![Action::Fatal(Note::NoTarget { reason: reason.clone() })]);
         let mut s = Sim::unstarted(pidfile_rules(true));
         s.p.start();
         let note = Note::NoTarget { reason };
         assert!(note.is_error());
-        assert_eq!(s.nothing(0.0), vec![Action::Note(note)]);
+        assert_eq!(s.nothing(0), vec![Action::Note(note)]);
         assert_eq!(s.p.target(), Target::Lost { dead: None });
         // Lost, a pidfile is read again before every check.
-        assert_eq!(s.tick(0.0), vec![Action::FindTarget, Action::StartCheck]);
+        assert_eq!(s.tick(0), vec![Action::FindTarget, Action::StartCheck]);
         assert_eq!(
-            s.found(0.1, 77),
+            s.found(100, 77),
             vec![Action::Note(Note::Following { dead: None, pid: 77, again: true })]
         );
     }
@@ -1437,23 +1445,23 @@ mod tests {
     #[test]
     fn a_dead_target_is_remembered_and_its_successor_sought_every_100ms() {
         let mut s = Sim::new(pidfile_rules(true));
-        s.cycle(0.0, 0.1, 0);
-        assert_eq!(s.exited(3.0), vec![Action::FindTarget]);
+        s.cycle(0, 100, 0);
+        assert_eq!(s.exited(3_000), vec![Action::FindTarget]);
         assert_eq!(s.p.dead(), &[500]);
-        assert_eq!(s.nothing(3.0), vec![]);
-        assert!((s.wake() - 3.1).abs() < 1e-9, "next look at {}", s.wake());
-        assert_eq!(s.tick(3.05), vec![], "not yet");
-        assert_eq!(s.tick(3.1), vec![Action::FindTarget]);
-        assert_eq!(s.nothing(3.1), vec![]);
-        assert_eq!(s.tick(3.2), vec![Action::FindTarget]);
+        assert_eq!(s.nothing(3_000), vec![]);
+        assert_eq!(s.next(), 3_100, "the next look");
+        assert_eq!(s.tick(3_050), vec![], "not yet");
+        assert_eq!(s.tick(3_100), vec![Action::FindTarget]);
+        assert_eq!(s.nothing(3_100), vec![]);
+        assert_eq!(s.tick(3_200), vec![Action::FindTarget]);
         assert_eq!(
-            s.found(3.2, 501),
+            s.found(3_200, 501),
             vec![Action::Note(Note::Following { dead: Some(500), pid: 501, again: false })]
         );
         assert_eq!(s.p.target(), Target::Live(501));
-        assert_eq!(s.wake(), 10.0, "back to the schedule alone");
+        assert_eq!(s.next(), 10_000, "back to the schedule alone");
         // The next death adds to the list.
-        s.exited(4.0);
+        s.exited(4_000);
         assert_eq!(s.p.dead(), &[500, 501]);
     }
 
@@ -1461,15 +1469,15 @@ mod tests {
     fn without_a_successor_the_target_is_lost_after_one_interval() {
         for service in [false, true] {
             let mut s = Sim::new(pidfile_rules(service));
-            s.cycle(0.0, 0.1, 0);
-            s.exited(3.0);
-            assert_eq!(s.nothing(3.0), vec![]);
+            s.cycle(0, 100, 0);
+            s.exited(3_000);
+            assert_eq!(s.nothing(3_000), vec![]);
             for k in 1..100 {
-                let t = 3.0 + f64::from(k) * 0.1;
-                assert_eq!(s.look(t), vec![], "still waiting at {t}");
+                let t = 3_000 + 100 * k;
+                assert_eq!(s.look(t), vec![], "still waiting at {t} ms");
             }
             let want = if service { Action::Note(lost(500)) } else { Action::Fatal(lost(500)) };
-            assert_eq!(s.look(13.0), vec![want]);
+            assert_eq!(s.look(13_000), vec![want]);
             assert_eq!(s.p.target(), Target::Lost { dead: Some(500) });
         }
     }
@@ -1479,13 +1487,13 @@ mod tests {
         let mut r = rules();
         r.target = TargetKind::Pid;
         let mut s = Sim::new(r.clone());
-        assert_eq!(s.exited(1.0), vec![Action::Fatal(lost(500))]);
+        assert_eq!(s.exited(1_000), vec![Action::Fatal(lost(500))]);
         r.service = true;
         let mut s = Sim::new(r);
-        assert_eq!(s.exited(1.0), vec![Action::Note(lost(500))]);
+        assert_eq!(s.exited(1_000), vec![Action::Note(lost(500))]);
         // Its signals are skipped, with no look (a fixed pid is not sought).
         assert_eq!(
-            s.cycle(10.0, 0.1, 1),
+            s.cycle(10_000, 100, 1),
             vec![Action::Note(Note::SignalSkipped { signal: Signal::HUP, seeking: None })]
         );
     }
@@ -1496,23 +1504,23 @@ mod tests {
         r.recovery_hook = true;
         let mut s = Sim::new(r);
         // The failure starts recovery; the hook stops the target and runs long.
-        let a = s.cycle(0.0, 0.5, 1);
+        let a = s.cycle(0, 500, 1);
         assert!(matches!(a.last(), Some(Action::RunRecoveryHook(_))), "{a:?}");
-        s.exited(1.0);
-        s.nothing(1.0);
+        s.exited(1_000);
+        s.nothing(1_000);
         // Far past one interval (10 s), the hook still runs: heat keeps looking.
         for k in 1..390 {
-            let t = 1.0 + f64::from(k) * 0.1;
-            assert_eq!(s.look(t), vec![], "gave up at {t} while the hook runs");
+            let t = 1_000 + 100 * k;
+            assert_eq!(s.look(t), vec![], "gave up at {t} ms while the hook runs");
         }
         // The hook writes the new pidfile and ends: found, no error on the way.
-        assert_eq!(s.tick(40.0).first(), Some(&Action::FindTarget));
-        let a = s.found(40.0, 900);
+        assert_eq!(s.tick(40_000).first(), Some(&Action::FindTarget));
+        let a = s.found(40_000, 900);
         assert_eq!(
             a,
             vec![Action::Note(Note::Following { dead: Some(500), pid: 900, again: false })]
         );
-        assert_eq!(s.hook_done(40.1), vec![Action::StartCheck]);
+        assert_eq!(s.hook_done(40_100), vec![Action::StartCheck]);
     }
 
     #[test]
@@ -1521,24 +1529,24 @@ mod tests {
         r.recovery_hook = true;
         r.recovery_timeout = Some(30 * S);
         let mut s = Sim::new(r);
-        s.cycle(0.0, 0.5, 1);
-        s.exited(1.0);
-        s.nothing(1.0);
-        let a = s.hook_done(2.0);
+        s.cycle(0, 500, 1);
+        s.exited(1_000);
+        s.nothing(1_000);
+        let a = s.hook_done(2_000);
         assert_eq!(a, vec![Action::StartCheck]);
-        s.done(2.5, 1);
+        s.done(2_500, 1);
         // The window is open until 32 s: later than one interval after the death.
-        for t in [11.5, 20.0, 31.9] {
+        for t in [11_500, 20_000, 31_900] {
             let a = s.tick(t);
             assert_eq!(a.first(), Some(&Action::FindTarget), "{a:?}");
-            assert_eq!(s.nothing(t), vec![], "gave up at {t}");
+            assert_eq!(s.nothing(t), vec![], "gave up at {t} ms");
             if a.contains(&Action::StartCheck) {
                 s.done(t, 1);
                 s.nothing(t);
             }
         }
-        s.tick(32.0);
-        assert_eq!(s.nothing(32.0), vec![Action::Fatal(lost(500))]);
+        s.tick(32_000);
+        assert_eq!(s.nothing(32_000), vec![Action::Fatal(lost(500))]);
     }
 
     #[test]
@@ -1547,17 +1555,17 @@ mod tests {
         r.recovery_hook = true;
         r.success_signal = Some(usr1());
         let mut s = Sim::new(r);
-        s.cycle(0.0, 0.5, 1);
-        s.exited(1.0);
-        s.nothing(1.0);
-        s.hook_done(2.0);
+        s.cycle(0, 500, 1);
+        s.exited(1_000);
+        s.nothing(1_000);
+        s.hook_done(2_000);
         // The recovery succeeds while the successor is sought: look once more.
-        let a = s.done(2.5, 0);
+        let a = s.done(2_500, 0);
         assert_eq!(a[0], Action::FindTarget, "{a:?}");
         assert!(!a.iter().any(|a| matches!(a, Action::Signal { .. })), "{a:?}");
         // The pidfile now names the new process: it gets the signal.
         assert_eq!(
-            s.found(2.5, 901),
+            s.found(2_500, 901),
             vec![
                 Action::Note(Note::Following { dead: Some(500), pid: 901, again: false }),
                 sig(usr1(), Dest::Target),
@@ -1568,15 +1576,15 @@ mod tests {
     #[test]
     fn a_signal_is_skipped_only_if_the_look_finds_nothing() {
         let mut s = Sim::new(pidfile_rules(true));
-        s.cycle(0.0, 0.1, 0);
-        s.exited(1.0);
-        s.nothing(1.0);
+        s.cycle(0, 100, 0);
+        s.exited(1_000);
+        s.nothing(1_000);
         // A failure's HUP while seeking: one look, then skipped.
-        assert_eq!(s.tick(10.0), vec![Action::FindTarget, Action::StartCheck]);
-        assert_eq!(s.nothing(10.0), vec![]);
-        assert_eq!(s.done(10.1, 1), vec![Action::FindTarget]);
+        assert_eq!(s.tick(10_000), vec![Action::FindTarget, Action::StartCheck]);
+        assert_eq!(s.nothing(10_000), vec![]);
+        assert_eq!(s.done(10_100, 1), vec![Action::FindTarget]);
         assert_eq!(
-            s.nothing(10.1),
+            s.nothing(10_100),
             vec![Action::Note(Note::SignalSkipped { signal: Signal::HUP, seeking: Some(500) })]
         );
     }
@@ -1587,13 +1595,13 @@ mod tests {
         r.fault_signal = Some(Signal::STOP);
         r.recovery_hook = true;
         let mut s = Sim::new(r);
-        let a = s.cycle(0.0, 0.5, 1);
+        let a = s.cycle(0, 500, 1);
         assert_eq!(a[1], sig(Signal::STOP, Dest::Target), "{a:?}");
-        s.exited(1.0);
-        s.nothing(1.0);
+        s.exited(1_000);
+        s.nothing(1_000);
         assert_eq!(s.p.on_stop(), vec![Action::FindTarget]);
         assert_eq!(
-            s.found(1.5, 600),
+            s.found(1_500, 600),
             vec![
                 Action::Note(Note::Following { dead: Some(500), pid: 600, again: false }),
                 sig(Signal::CONT, Dest::Target),
@@ -1616,12 +1624,12 @@ mod tests {
         let mut r = rules();
         r.fail_hook = true;
         let mut s = Sim::new(r);
-        assert_eq!(s.tick(0.0), vec![Action::StartCheck]);
-        assert_eq!(s.p.on(Event::CheckNotRun, s.at(0.0)), vec![]);
+        assert_eq!(s.tick(0), vec![Action::StartCheck]);
+        assert_eq!(s.p.on(Event::CheckNotRun, s.at(0)), vec![]);
         assert_eq!(s.p.status().fails, 0);
         assert_eq!(s.p.busy(), Busy::Idle);
-        assert_eq!(s.next(), 10.0, "tried again at the next tick");
-        assert_eq!(s.tick(10.0), vec![Action::StartCheck]);
+        assert_eq!(s.next(), 10_000, "tried again at the next tick");
+        assert_eq!(s.tick(10_000), vec![Action::StartCheck]);
     }
 
     #[test]

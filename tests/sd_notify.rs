@@ -191,11 +191,15 @@ fn without_a_listening_manager_heat_runs_as_usual() {
 #[test]
 fn checks_and_hooks_never_see_the_notify_variables() {
     let fx = Fixture::new("notify-env");
-    fx.write_script("fail.sh", "env > fail.env");
-    fx.write_script("recover.sh", "env > recovery.env");
+    // Each run dumps to its own temp file and renames it into place: the check
+    // reruns every 200 ms, and `env > check.env` would let the test read a
+    // file truncated, half written or cut short by heat's stop.
+    fx.write_script("fail.sh", "env > fail.env.$$ && mv fail.env.$$ fail.env");
+    fx.write_script("recover.sh", "env > recovery.env.$$ && mv recovery.env.$$ recovery.env");
     fx.write_file(
         "heat.toml",
-        "[probe.dump]\ncommand = [\"sh\", \"-c\", \"env > check.env; exit 1\"]\n\
+        "[probe.dump]\n\
+         command = [\"sh\", \"-c\", \"env > check.env.$$ && mv check.env.$$ check.env; exit 1\"]\n\
          interval = \"200ms\"\nfail = \"fail.sh\"\nrecovery = \"recover.sh\"\nthreshold = 2\n",
     );
     let mgr = Manager::bind(&fx);
