@@ -107,12 +107,47 @@ fn init_tracing(verbose: u8) {
             _ => LevelFilter::TRACE,
         },
     };
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_writer(heat::diag::Writer::default)
         .with_max_level(level)
-        .with_target(false)
-        .without_time()
+        // A journal or a file gets no escape codes.
+        .with_ansi(std::io::stderr().is_terminal())
+        .event_format(Prefixed)
         .init();
+}
+
+/// `heat: warning: …`, as start-up messages read, and nothing else around
+/// it (no time: the journal and the verbose log keep their own).
+struct Prefixed;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for Prefixed
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut w: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        use tracing::Level;
+        let (word, colour) = match *event.metadata().level() {
+            Level::ERROR => ("error", "31"),
+            Level::WARN => ("warning", "33"),
+            Level::INFO => ("info", "32"),
+            Level::DEBUG => ("debug", "34"),
+            Level::TRACE => ("trace", "35"),
+        };
+        if w.has_ansi_escapes() {
+            write!(w, "heat: \x1b[{colour}m{word}\x1b[0m: ")?;
+        } else {
+            write!(w, "heat: {word}: ")?;
+        }
+        ctx.field_format().format_fields(w.by_ref(), event)?;
+        writeln!(w)
+    }
 }
 
 /// No check or hook may inherit what heat inherited.

@@ -542,6 +542,23 @@ fn an_unchanged_probe_keeps_its_fail_count_and_its_phase() {
 // ---------------------------------------------------------------------------
 
 #[test]
+fn a_failed_reload_is_said_on_stderr_plainly() {
+    let _g = light();
+    let fx = Fixture::new("svc-invalid-stderr");
+    write_conf(&fx, "[probe.a]\ncommand = [\"true\"]\ninterval = \"100ms\"\n");
+    let mut h = service(&fx, &[]);
+    h.wait_named("[a] true", 1);
+    fx.replace_file(CONF, "[probe.a\ncommand = [\"true\"]\n", 0o644);
+    let said = "heat: error: reload failed, keeping the running configuration: ";
+    h.wait_for("the reload error on stderr", || h.stderr().contains("reload failed"));
+    let err = h.stderr();
+    // stderr is a file here: no colour, and the prefix start-up errors have.
+    h.ensure(!err.contains('\x1b'), format!("escape codes on stderr: {err:?}"));
+    h.ensure(err.lines().any(|l| l.starts_with(said)), format!("expected {said:?}: {err:?}"));
+    h.stop();
+}
+
+#[test]
 fn an_invalid_reload_keeps_the_running_configuration() {
     let _g = light();
     let fx = Fixture::new("svc-invalid");
