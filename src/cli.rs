@@ -1,13 +1,15 @@
 //! The command line as typed. Option docs are the `--help` text.
 //!
-//! Values stay raw here (strings and paths): `config.rs` validates them, so that
-//! every bad value gets heat's own one-line error naming the option, and so that
-//! the same checks serve `heat.toml`.
+//! The probe options are `config::ProbeFlags`, defined once with their
+//! heat.toml keys; values are parsed by the same parsers as the file's, so a
+//! bad one reads `--interval 0: must be greater than zero` either way.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueHint};
+
+use crate::config::{Given, Pid, ProbeFlags};
 
 const AFTER_HELP: &str = "\
 Options come before the command: everything from the first non-option on is the
@@ -15,7 +17,7 @@ check's own argv. Durations are seconds (30) or 500ms, 30s, 1m30s. Signals are
 names or numbers: HUP, SIGUSR1, usr1, 10, RTMIN+1.
 
 Examples:
-  heat -i 30 curl -sf http://localhost/health_check
+  heat -i 30 curl -sSf http://localhost/health_check
   heat -i 10s --pidfile /run/nginx.pid --signal USR1 --recovery ./restart.sh -- nc -z localhost 80
   heat -s ./check.sh --fail ./notify.sh --threshold 3 --recovery ./repair.sh
 
@@ -34,95 +36,42 @@ Exit status: 0 stopped by TERM/INT, 1 fatal (the target or a check died), 2 bad 
     after_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// Time between check starts [default: 30s]
-    ///
-    /// A bare number is seconds; otherwise 500ms, 30s, 1m30s; at least 10ms. Checks start
-    /// at a fixed rate and never overlap.
-    #[arg(short, long, value_name = "D", allow_hyphen_values = true)]
-    pub interval: Option<String>,
-
     /// Executable check script, instead of a command
     ///
     /// A script without a `#!` line runs with /bin/sh.
-    #[arg(short, long, value_name = "PATH")]
+    #[arg(short, long, value_name = "PATH", value_hint = ValueHint::ExecutablePath)]
     pub script: Option<PathBuf>,
-
-    /// Kill a check running longer; it fails with code 124 [default: the interval]
-    ///
-    /// The check's whole process group is killed.
-    #[arg(long, value_name = "D", allow_hyphen_values = true)]
-    pub timeout: Option<String>,
 
     /// Target process, signalled on failure; heat exits when it does
     ///
     /// Must be alive at start; pid 1 and heat itself are refused.
-    #[arg(long, value_name = "PID", allow_hyphen_values = true)]
-    pub pid: Option<String>,
+    #[arg(
+        long,
+        value_name = "PID",
+        allow_hyphen_values = true,
+        value_parser = crate::config::Parser::<Pid>::new(),
+        value_hint = ValueHint::Other
+    )]
+    pub pid: Option<Given<Pid>>,
 
     /// Target = the live process this file names; followed across restarts
     ///
     /// The pid is the file's first line. When the target exits, heat re-reads the file
     /// and follows a new live pid, waiting up to one interval.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
     pub pidfile: Option<PathBuf>,
 
-    /// Sent to the target on every failure in normal mode [default: HUP]
-    ///
-    /// Without --signal, HUP is sent only when neither --fault-signal nor --success-signal
-    /// is given.
-    #[arg(long, value_name = "SIG")]
-    pub signal: Option<String>,
-
-    /// Fail hook, run on each failure in normal mode
-    #[arg(long, value_name = "PATH")]
-    pub fail: Option<PathBuf>,
-
-    /// Recovery hook, run when --threshold consecutive failures are reached
-    ///
-    /// After it ends, checks decide: a success ends recovery, and if none comes within
-    /// --recovery-timeout the next round starts at the next tick.
-    #[arg(long, value_name = "PATH")]
-    pub recovery: Option<PathBuf>,
-
-    /// Consecutive failures that start recovery, at least 1 [default: 1]
-    #[arg(long, value_name = "N", allow_hyphen_values = true)]
-    pub threshold: Option<String>,
-
-    /// Grace after start: failures are logged but not counted [default: 0]
-    ///
-    /// Applies to checks started within this time after heat starts; the first success
-    /// ends it early.
-    #[arg(long, value_name = "D", allow_hyphen_values = true)]
-    pub start_period: Option<String>,
-
-    /// Time checks may keep failing after a recovery hook [default: threshold checks]
-    ///
-    /// When it passes without a success, the next recovery round starts at the next tick.
-    #[arg(long, value_name = "D", allow_hyphen_values = true)]
-    pub recovery_timeout: Option<String>,
-
-    /// Sent to the target on entering each recovery round
-    ///
-    /// Without a target it is raised on heat itself, so only HUP, USR1, TERM, INT, CONT,
-    /// CHLD, WINCH and URG are accepted then. A stopped target gets CONT when heat stops.
-    #[arg(long, value_name = "SIG")]
-    pub fault_signal: Option<String>,
-
-    /// Sent to the target when a recovery succeeds
-    ///
-    /// Without a target it is raised on heat itself, so only HUP, USR1, TERM, INT, CONT,
-    /// CHLD, WINCH and URG are accepted then.
-    #[arg(long, value_name = "SIG")]
-    pub success_signal: Option<String>,
+    #[command(flatten)]
+    pub probe: ProbeFlags,
 
     /// The verbose log, appended to [default: heat.verbose.log]
     ///
     /// Created with mode 0640 if missing; its directory must exist.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
     pub log: Option<PathBuf>,
 
     /// Service mode: run the probes of this heat.toml
-    #[arg(short, long, value_name = "PATH")]
+    #[arg(short, long, value_name = "PATH", value_hint = ValueHint::FilePath)]
     pub config: Option<PathBuf>,
 
     /// Validate, print the effective settings and exit (0 valid, 2 not)
@@ -130,19 +79,6 @@ pub struct Cli {
     /// Checks exactly what a start would, without creating the log or running anything.
     #[arg(short = 't', long)]
     pub check_config: bool,
-
-    /// A hook running longer is ended and logged as FAIL [default: 5m]
-    ///
-    /// Its process group gets TERM, then KILL 5 s later.
-    #[arg(long, value_name = "D", allow_hyphen_values = true)]
-    pub hook_timeout: Option<String>,
-
-    /// Output kept per check or hook run [default: 64KiB]
-    ///
-    /// 65536, 64KiB, 1MiB (also 64K, 1M; 64KB and 1MB are powers of 1000); at most 16MiB.
-    /// The rest is read and dropped, and the log entry says how many bytes.
-    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
-    pub max_output: Option<String>,
 
     /// No per-check line on stdout
     #[arg(short, long)]
@@ -156,8 +92,100 @@ pub struct Cli {
     ///
     /// The program is looked up in PATH once, at start. Everything from the first
     /// non-option on belongs to the command; `--` before it is also accepted.
-    #[arg(value_name = "COMMAND", trailing_var_arg = true)]
+    #[arg(value_name = "COMMAND", trailing_var_arg = true, value_hint = ValueHint::CommandWithArguments)]
     pub command: Vec<OsString>,
+}
+
+/// Why the command line is not a run.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// `--help` or `--version`: printed on stdout, exit 0.
+    #[error("{0}")]
+    Info(clap::Error),
+    /// A usage error, as one line.
+    #[error("{0} (see heat --help)")]
+    Usage(String),
+    /// A value its option cannot take: the line says the fix.
+    #[error("{0}")]
+    Value(String),
+}
+
+impl Cli {
+    /// Parses heat's arguments (`args` without the program name is not
+    /// accepted: the first is the program, as `std::env::args_os` gives).
+    pub fn parse_args<I, T>(args: I) -> Result<Cli, CliError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let mut cmd = Cli::command();
+        if let Some(msg) = single_dash_long(&cmd, &args) {
+            return Err(CliError::Usage(msg));
+        }
+        let parsed =
+            cmd.try_get_matches_from_mut(&args).and_then(|mut m| Cli::from_arg_matches_mut(&mut m));
+        parsed.map_err(|e| match e.kind() {
+            _ if !e.use_stderr() => CliError::Info(e),
+            clap::error::ErrorKind::ValueValidation => CliError::Value(one_line(&e)),
+            _ => CliError::Usage(one_line(&e)),
+        })
+    }
+}
+
+/// clap's error as one line: its first, without the `error: ` prefix, and
+/// its suggestion, if it has one.
+fn one_line(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    let mut line = first.trim_start_matches("error: ").trim().to_string();
+    let suggested = match e.get(ContextKind::SuggestedArg) {
+        Some(ContextValue::String(s)) => Some(s.as_str()),
+        Some(ContextValue::Strings(s)) => s.first().map(String::as_str),
+        _ => None,
+    };
+    if let Some(s) = suggested {
+        line.push_str(&format!("; did you mean '{s}'?"));
+    }
+    line
+}
+
+/// `-interval 1` would be read as `-i nterval`: a single dash before a long
+/// option's name (before the command starts) is refused with the fix.
+fn single_dash_long(cmd: &clap::Command, args: &[OsString]) -> Option<String> {
+    let takes_value = |a: &clap::Arg| a.get_action().takes_values();
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        let arg = arg.to_str()?;
+        if arg == "--" || !arg.starts_with('-') || arg == "-" {
+            return None;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            let name = long.split('=').next().unwrap_or(long);
+            let a = cmd.get_arguments().find(|a| a.get_long() == Some(name))?;
+            if takes_value(a) && !long.contains('=') {
+                rest.next();
+            }
+            continue;
+        }
+        let word = &arg[1..];
+        let name = word.split('=').next().unwrap_or(word);
+        if name.len() > 1 && cmd.get_arguments().any(|a| a.get_long() == Some(name)) {
+            return Some(format!("-{name}: long options take two dashes: --{name}"));
+        }
+        // A cluster of short flags; the first that takes a value ends it.
+        for (i, c) in word.char_indices() {
+            let a = cmd.get_arguments().find(|a| a.get_short() == Some(c))?;
+            if takes_value(a) {
+                if i + c.len_utf8() == word.len() {
+                    rest.next();
+                }
+                break;
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -179,6 +207,10 @@ mod tests {
         }
     }
 
+    fn text<T>(given: &Option<Given<T>>) -> Option<&str> {
+        given.as_ref().map(|g| g.text.as_str())
+    }
+
     fn os(v: &[&str]) -> Vec<OsString> {
         v.iter().map(OsString::from).collect()
     }
@@ -191,22 +223,22 @@ mod tests {
     #[test]
     fn the_command_keeps_its_own_options() {
         let cli = parse(&["-i", "30", "curl", "-sf", "localhost/health_check"]);
-        assert_eq!(cli.interval.as_deref(), Some("30"));
+        assert_eq!(text(&cli.probe.interval), Some("30"));
         assert_eq!(cli.command, os(&["curl", "-sf", "localhost/health_check"]));
     }
 
     #[test]
     fn options_after_the_command_belong_to_it() {
         let cli = parse(&["ls", "-i", "5", "--pid", "1", "--", "x"]);
-        assert_eq!(cli.interval, None);
-        assert_eq!(cli.pid, None);
+        assert!(cli.probe.interval.is_none());
+        assert!(cli.pid.is_none());
         assert_eq!(cli.command, os(&["ls", "-i", "5", "--pid", "1", "--", "x"]));
     }
 
     #[test]
     fn double_dash_starts_the_command() {
         let cli = parse(&["-i", "1", "--", "ls", "-l"]);
-        assert_eq!(cli.interval.as_deref(), Some("1"));
+        assert_eq!(text(&cli.probe.interval), Some("1"));
         assert_eq!(cli.command, os(&["ls", "-l"]));
         let cli = parse(&["--", "--looks-like-an-option"]);
         assert_eq!(cli.command, os(&["--looks-like-an-option"]));
@@ -228,12 +260,45 @@ mod tests {
     }
 
     #[test]
-    fn negative_values_reach_validation() {
-        let cli = parse(&["--pid", "-5", "--interval", "-1", "--threshold", "-2", "ls"]);
-        assert_eq!(cli.pid.as_deref(), Some("-5"));
-        assert_eq!(cli.interval.as_deref(), Some("-1"));
-        assert_eq!(cli.threshold.as_deref(), Some("-2"));
-        assert_eq!(cli.command, os(&["ls"]));
+    fn negative_values_reach_their_parser() {
+        for (args, said) in [
+            (["--pid", "-5"], "--pid -5: must be a positive integer"),
+            (["--interval", "-1"], "--interval -1: must not be negative"),
+            (["--threshold", "-2"], "--threshold -2: must be at least 1"),
+        ] {
+            let argv = std::iter::once("heat").chain(args).chain(["ls"]);
+            match Cli::parse_args(argv) {
+                Err(CliError::Value(msg)) => assert!(msg.starts_with(said), "{msg}"),
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_misspelt_option_gets_a_suggestion() {
+        match Cli::parse_args(["heat", "--intervall", "5", "true"]) {
+            Err(CliError::Usage(msg)) => assert_eq!(
+                msg,
+                "unexpected argument '--intervall' found; did you mean '--interval'?"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_long_option_with_one_dash_is_refused_with_the_fix() {
+        match Cli::parse_args(["heat", "-interval", "1", "true"]) {
+            Err(CliError::Usage(msg)) => {
+                assert_eq!(msg, "-interval: long options take two dashes: --interval")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Short clusters and values that look like long names are fine.
+        let cli = parse(&["-qvv", "-i", "1", "-s", "interval"]);
+        assert_eq!(cli.script, Some(PathBuf::from("interval")));
+        let cli = parse(&["-i5", "ls", "-interval"]);
+        assert_eq!(text(&cli.probe.interval), Some("5"));
+        assert_eq!(cli.command, os(&["ls", "-interval"]));
     }
 
     #[test]
@@ -277,24 +342,24 @@ mod tests {
             "-q",
             "-vv",
         ]);
-        assert_eq!(cli.interval.as_deref(), Some("10s"));
+        assert_eq!(text(&cli.probe.interval), Some("10s"));
         assert_eq!(cli.script, Some(PathBuf::from("./check.sh")));
-        assert_eq!(cli.timeout.as_deref(), Some("5"));
-        assert_eq!(cli.pid.as_deref(), Some("42"));
+        assert_eq!(text(&cli.probe.timeout), Some("5"));
+        assert_eq!(text(&cli.pid), Some("42"));
         assert_eq!(cli.pidfile, Some(PathBuf::from("/run/x.pid")));
-        assert_eq!(cli.signal.as_deref(), Some("USR1"));
-        assert_eq!(cli.fail, Some(PathBuf::from("./fail.sh")));
-        assert_eq!(cli.recovery, Some(PathBuf::from("./rec.sh")));
-        assert_eq!(cli.threshold.as_deref(), Some("3"));
-        assert_eq!(cli.start_period.as_deref(), Some("1m"));
-        assert_eq!(cli.recovery_timeout.as_deref(), Some("2m"));
-        assert_eq!(cli.fault_signal.as_deref(), Some("STOP"));
-        assert_eq!(cli.success_signal.as_deref(), Some("CONT"));
+        assert_eq!(text(&cli.probe.signal), Some("USR1"));
+        assert_eq!(cli.probe.fail.map(|g| g.value), Some(PathBuf::from("./fail.sh")));
+        assert_eq!(cli.probe.recovery.map(|g| g.value), Some(PathBuf::from("./rec.sh")));
+        assert_eq!(text(&cli.probe.threshold), Some("3"));
+        assert_eq!(text(&cli.probe.start_period), Some("1m"));
+        assert_eq!(text(&cli.probe.recovery_timeout), Some("2m"));
+        assert_eq!(text(&cli.probe.fault_signal), Some("STOP"));
+        assert_eq!(text(&cli.probe.success_signal), Some("CONT"));
         assert_eq!(cli.log, Some(PathBuf::from("/tmp/h.log")));
         assert_eq!(cli.config, Some(PathBuf::from("/etc/heat.toml")));
         assert!(cli.check_config);
-        assert_eq!(cli.hook_timeout.as_deref(), Some("30s"));
-        assert_eq!(cli.max_output.as_deref(), Some("1MiB"));
+        assert_eq!(text(&cli.probe.hook_timeout), Some("30s"));
+        assert_eq!(text(&cli.probe.max_output), Some("1MiB"));
         assert!(cli.quiet);
         assert_eq!(cli.verbose, 2);
         assert!(cli.command.is_empty());
@@ -313,7 +378,7 @@ mod tests {
             "--quiet",
             "--verbose",
         ]);
-        assert_eq!(cli.interval.as_deref(), Some("1"));
+        assert_eq!(text(&cli.probe.interval), Some("1"));
         assert_eq!(cli.script, Some(PathBuf::from("x")));
         assert_eq!(cli.config, Some(PathBuf::from("c")));
         assert!(cli.check_config && cli.quiet);

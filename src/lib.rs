@@ -9,6 +9,7 @@ pub mod exec;
 pub mod log;
 pub mod probe;
 pub mod reload;
+pub mod report;
 pub mod sd_notify;
 pub mod service;
 pub mod signal;

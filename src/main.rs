@@ -5,9 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
-
-use heat::cli::Cli;
+use heat::cli::{Cli, CliError};
 use heat::config;
 use heat::log::Log;
 use heat::service::{self, Ending, Signals};
@@ -39,15 +37,15 @@ async fn start() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::parse_args(std::env::args_os()) {
         Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
+        Err(CliError::Info(e)) => {
             // --help, --version
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            say(&format!("{} (see heat --help)", one_line(&e)));
+            say(&e.to_string());
             return ExitCode::from(2);
         }
     };
@@ -55,7 +53,7 @@ async fn start() -> ExitCode {
     let settings = match config::from_cli(&cli) {
         Ok(s) => s,
         Err(e) => {
-            say(&e.to_string());
+            say(&heat::text::chain(&e));
             return ExitCode::from(2);
         }
     };
@@ -64,7 +62,8 @@ async fn start() -> ExitCode {
     }
     if settings.check_only {
         let mut out = std::io::stdout().lock();
-        let _ = out.write_all(config::describe(&settings).as_bytes()).and_then(|()| out.flush());
+        let _ =
+            out.write_all(heat::report::describe(&settings).as_bytes()).and_then(|()| out.flush());
         return ExitCode::SUCCESS;
     }
     if let Err(e) = service::raise_nofile_limit(settings.probes.len()) {
@@ -87,13 +86,6 @@ async fn start() -> ExitCode {
         Ending::Stopped => ExitCode::SUCCESS,
         Ending::Fatal => ExitCode::from(1),
     }
-}
-
-/// clap's error as one line: its first, without the `error: ` prefix.
-fn one_line(e: &clap::Error) -> String {
-    let text = e.render().to_string();
-    let first = text.lines().next().unwrap_or("invalid arguments");
-    first.trim_start_matches("error: ").trim().to_string()
 }
 
 fn init_tracing(verbose: u8) {

@@ -52,7 +52,6 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::{ProbeConfig, TargetSpec};
 use crate::signal::Signal;
 
 /// How often a pidfile is read while a restarted target is sought.
@@ -89,26 +88,6 @@ pub struct Rules {
 }
 
 impl Rules {
-    pub fn from_config(c: &ProbeConfig) -> Rules {
-        Rules {
-            interval: c.interval,
-            threshold: c.threshold.get(),
-            start_period: c.start_period,
-            recovery_timeout: c.recovery_timeout,
-            target: match c.target {
-                None => TargetKind::None,
-                Some(TargetSpec::Pid(_)) => TargetKind::Pid,
-                Some(TargetSpec::Pidfile(_)) => TargetKind::Pidfile,
-            },
-            service: false,
-            signal: c.signal,
-            fault_signal: c.fault_signal,
-            success_signal: c.success_signal,
-            fail_hook: c.fail.is_some(),
-            recovery_hook: c.recovery.is_some(),
-        }
-    }
-
     /// A target (pid or pidfile) is configured.
     pub fn has_target(&self) -> bool {
         self.target != TargetKind::None

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::cli::Cli;
-use crate::config::{self, ConfigError, Env, Mode, ProbeConfig, Settings, TargetSpec};
+use crate::config::{self, Env, Mode, ProbeConfig, Settings, TargetSpec};
 use crate::exec::Stop;
 use crate::log::{Level, Log};
 use crate::reload::{self, Plan};
@@ -297,7 +297,8 @@ impl Service {
         let env = Env { mode: Mode::Service, known_pids, reload: true, ..Env::current() };
         let settings = match config::settings_from_cli(&self.cli, &env) {
             Ok(s) => s,
-            Err(ConfigError(reason)) => {
+            Err(e) => {
+                let reason = crate::text::chain(&e);
                 tracing::error!("reload failed, keeping the running configuration: {reason}");
                 let text = format!("reload failed, keeping the running configuration: {reason}");
                 self.event(Level::Err, &text);

@@ -49,6 +49,14 @@ const NAMES: &[(&str, i32)] = &[
     ("SYS", libc::SIGSYS),
 ];
 
+/// The standard signals' names, one per number, as completions offer them.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    NAMES.iter().enumerate().filter_map(|(i, &(name, n))| {
+        let first = NAMES[..i].iter().all(|&(_, earlier)| earlier != n);
+        first.then_some(name)
+    })
+}
+
 /// Highest standard (non-real-time) signal number.
 const LAST_STANDARD: i32 = 31;
 

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, watch};
 use crate::config::{Check, Hook, ProbeConfig, TargetSpec};
 use crate::exec::{self, Kind, Outcome, Report, Spec, Stop};
 use crate::log::{Level, Log};
-use crate::probe::{Action, CheckResult, Dest, Event, HookEnv, Note, Probe, Rules};
+use crate::probe::{Action, CheckResult, Dest, Event, HookEnv, Note, Probe};
 use crate::signal::Signal;
 use crate::spawn::{Env, Prepared};
 use crate::target::{self, Target};
@@ -199,7 +199,7 @@ impl Supervisor {
             Names { check: cfg.display.clone(), heat: "heat".into(), probe: String::new() }
         };
         let check_spec = Rc::new(Ready::new(check_spec(&cfg, &shared)));
-        let mut rules = Rules::from_config(&cfg);
+        let mut rules = cfg.rules();
         rules.service = shared.service;
         let mut probe = Probe::new(rules, t0);
         let mut inherited = None;

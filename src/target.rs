@@ -148,6 +148,8 @@ pub enum PidfileError {
     OwnerUnknown { pid: u32, error: io::Error },
 }
 
+impl std::error::Error for PidfileError {}
+
 impl PidfileError {
     /// A refusal for safety (as opposed to a file that names nothing usable).
     pub fn is_refusal(&self) -> bool {
@@ -233,6 +235,39 @@ pub async fn stopped(pid: u32, limit: Duration) {
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+}
+
+/// Whether a pid names a process heat could adopt, as seen at start.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Liveness {
+    Alive,
+    Gone,
+    Zombie,
+}
+
+/// `kill(pid, 0)`, then the state letter: a zombie has exited already.
+pub fn liveness(pid: i32) -> Result<Liveness, nix::errno::Errno> {
+    let signalled = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None);
+    Ok(match kill_says_exists(signalled)? {
+        false => Liveness::Gone,
+        true if process_state(pid) == Some('Z') => Liveness::Zombie,
+        true => Liveness::Alive,
+    })
+}
+
+/// EPERM means the process exists but is not ours to signal.
+fn kill_says_exists(result: nix::Result<()>) -> Result<bool, nix::errno::Errno> {
+    use nix::errno::Errno;
+    match result {
+        Ok(()) | Err(Errno::EPERM) => Ok(true),
+        Err(Errno::ESRCH) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The state letter of /proc/PID/stat (`R`, `S`, `Z`, …), if readable.
+fn process_state(pid: i32) -> Option<char> {
+    parse_state(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
 /// Field 3 of a `/proc/PID/stat` line: the process state.
@@ -404,6 +439,21 @@ fn parse_uids(status: &str) -> Option<[u32; 3]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eperm_means_the_process_exists() {
+        use nix::errno::Errno;
+        assert_eq!(kill_says_exists(Ok(())), Ok(true));
+        assert_eq!(kill_says_exists(Err(Errno::EPERM)), Ok(true));
+        assert_eq!(kill_says_exists(Err(Errno::ESRCH)), Ok(false));
+        assert_eq!(kill_says_exists(Err(Errno::EINVAL)), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn heat_itself_is_alive_and_init_exists() {
+        assert_eq!(liveness(std::process::id() as i32), Ok(Liveness::Alive));
+        assert_eq!(liveness(1), Ok(Liveness::Alive));
+    }
     use std::process::{Child, Command, Stdio};
     use std::time::Duration;
 

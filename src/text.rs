@@ -2,6 +2,8 @@
 //! of an error: control characters escaped, so a newline cannot split the line
 //! or a terminal escape reach the reader, and overlong runs cut.
 
+use std::error::Error;
+use std::io;
 use std::path::Path;
 
 /// Longest value an error line shows before cutting it.
@@ -49,6 +51,30 @@ pub fn one_line(message: &str) -> String {
     out
 }
 
+/// `No such file or directory (os error 2)` → `no such file or directory`.
+pub fn io_reason(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
+}
+
+/// An error and its sources as one line: `probe web: heat.toml:4: interval
+/// 0s: must be greater than zero`. Each error says only its own part.
+pub fn chain(e: &(dyn Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        match cause.downcast_ref::<io::Error>() {
+            Some(io) => out.push_str(&io_reason(io)),
+            None => out.push_str(&cause.to_string()),
+        }
+        next = cause.source();
+    }
+    out
+}
+
 fn escape(c: char, out: &mut String) {
     match c {
         '\n' => out.push_str("\\n"),
@@ -68,6 +94,21 @@ mod tests {
         assert_eq!(shown("a\nb\r\tc\u{1b}"), "a\\nb\\r\\tc\\u{1b}");
         assert_eq!(shown(&"x".repeat(500)), format!("{}…", "x".repeat(200)));
         assert_eq!(shown(&"é".repeat(200)), "é".repeat(200), "characters, not bytes");
+    }
+
+    #[test]
+    fn io_errors_read_lowercase() {
+        let e = io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(io_reason(&e), "no such file or directory");
+    }
+
+    #[test]
+    fn a_chain_is_said_once_from_the_outside_in() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read x")]
+        struct Outer(#[source] io::Error);
+        let e = Outer(io::Error::from_raw_os_error(libc::EACCES));
+        assert_eq!(chain(&e), "cannot read x: permission denied");
     }
 
     #[test]

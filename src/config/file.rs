@@ -4,21 +4,20 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::fmt;
 use std::fs::OpenOptions;
-use std::io::{self, Read};
+use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
 use toml::Spanned;
 
-use super::{
-    ConfigError, Env, Mode, Origin, Raw, RawCheck, RawProbe, RawTarget, Settings, check_log_dir,
-    io_reason, refuse_untrusted_config, show_path, shown, validate_probe,
-};
+use super::options::{Command, Layer, Locate, Origin, Raw, RawCheck, RawTarget, Table};
+use super::paths::{check_log, vet_config};
+use super::validate::{Env, Mode, validate_probe};
+use super::{ConfigError, DEFAULT_LOG, Settings, cli_layer};
 use crate::cli::Cli;
+use crate::text::show_path;
 
 /// The name of the probe a command line adds beside the file's.
 pub const CLI_PROBE: &str = "cli";
@@ -27,86 +26,9 @@ pub const CLI_PROBE: &str = "cli";
 #[serde(deny_unknown_fields)]
 struct RawFile {
     log: Option<Spanned<String>>,
-    defaults: Option<RawTable>,
+    defaults: Option<Table>,
     #[serde(default)]
-    probe: BTreeMap<Spanned<String>, Spanned<RawTable>>,
-}
-
-/// A probe table or `[defaults]`: the probe keys, each with its span.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawTable {
-    command: Option<Spanned<Command>>,
-    script: Option<Spanned<String>>,
-    interval: Option<Spanned<Scalar>>,
-    timeout: Option<Spanned<Scalar>>,
-    pid: Option<Spanned<Scalar>>,
-    pidfile: Option<Spanned<String>>,
-    signal: Option<Spanned<Scalar>>,
-    fail: Option<Spanned<String>>,
-    recovery: Option<Spanned<String>>,
-    threshold: Option<Spanned<Scalar>>,
-    start_period: Option<Spanned<Scalar>>,
-    recovery_timeout: Option<Spanned<Scalar>>,
-    fault_signal: Option<Spanned<Scalar>>,
-    success_signal: Option<Spanned<Scalar>>,
-    hook_timeout: Option<Spanned<Scalar>>,
-    max_output: Option<Spanned<Scalar>>,
-}
-
-/// `command = ["prog", "arg"]` (exec form) or `command = "shell words"`.
-enum Command {
-    Argv(Vec<String>),
-    Shell(String),
-}
-
-impl<'de> Deserialize<'de> for Command {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Command, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Command;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list of strings (exec form) or a string (run by /bin/sh -c)")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Command, E> {
-                Ok(Command::Shell(v.to_string()))
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Command, A::Error> {
-                let mut argv = Vec::new();
-                while let Some(arg) = seq.next_element::<String>()? {
-                    argv.push(arg);
-                }
-                Ok(Command::Argv(argv))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A string or an integer, kept as text for the shared validators
-/// (`30` is seconds, a size in bytes, a signal number, a pid).
-struct Scalar(String);
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Scalar, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or an integer")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar(v.to_string()))
-            }
-        }
-        d.deserialize_any(V)
-    }
+    probe: BTreeMap<Spanned<String>, Spanned<Table>>,
 }
 
 /// Where values of one file come from.
@@ -115,6 +37,12 @@ struct Source<'a> {
     text: &'a str,
     /// Where each line after the first starts: a span's line is a search away.
     newlines: Vec<usize>,
+}
+
+impl Locate for Source<'_> {
+    fn origin(&self, span: std::ops::Range<usize>, key: &str) -> Origin {
+        Origin::Key { file: self.path.to_path_buf(), line: self.line(span.start), key: key.into() }
+    }
 }
 
 impl<'a> Source<'a> {
@@ -128,28 +56,15 @@ impl<'a> Source<'a> {
         self.newlines.partition_point(|&nl| nl < offset) + 1
     }
 
-    fn origin(&self, span: std::ops::Range<usize>, key: &str) -> Origin {
-        Origin::Key { file: self.path.to_path_buf(), line: self.line(span.start), key: key.into() }
-    }
-
-    fn text(&self, v: &Option<Spanned<Scalar>>, key: &str) -> Option<Raw<String>> {
-        v.as_ref().map(|s| Raw { value: s.get_ref().0.clone(), origin: self.origin(s.span(), key) })
-    }
-
-    fn path(&self, v: &Option<Spanned<String>>, key: &str) -> Option<Raw<PathBuf>> {
-        v.as_ref()
-            .map(|s| Raw { value: PathBuf::from(s.get_ref()), origin: self.origin(s.span(), key) })
-    }
-
     /// One table as a layer; `command` and `script` together are refused.
-    fn layer(&self, t: &RawTable) -> Result<RawProbe, ConfigError> {
-        let check = match (&t.command, &t.script) {
-            (Some(c), Some(_)) => {
-                return Err(ConfigError(format!(
-                    "{}command and script: give one check, not both",
-                    self.origin(c.span(), "command").location()
-                )));
-            }
+    fn layer(&self, t: &Table) -> Result<Layer, ConfigError> {
+        let both = |span, first: &str, second: &str, slot| ConfigError::Both {
+            location: self.origin(span, first).location(),
+            both: format!("{first} and {second}"),
+            slot,
+        };
+        let check = match (&t.command, self.raw(&t.script, "script")?) {
+            (Some(c), Some(_)) => return Err(both(c.span(), "command", "script", "check")),
             (Some(c), None) => Some(Raw {
                 value: match c.get_ref() {
                     Command::Argv(argv) => {
@@ -157,47 +72,22 @@ impl<'a> Source<'a> {
                     }
                     Command::Shell(cmd) => RawCheck::Shell(cmd.clone()),
                 },
+                text: String::new(),
                 origin: self.origin(c.span(), "command"),
             }),
-            (None, Some(s)) => Some(Raw {
-                value: RawCheck::Script(PathBuf::from(s.get_ref())),
-                origin: self.origin(s.span(), "script"),
-            }),
+            (None, Some(s)) => Some(s.with(RawCheck::Script(s.value.clone()))),
             (None, None) => None,
         };
-        let target = match (&t.pid, &t.pidfile) {
-            (Some(p), Some(_)) => {
-                return Err(ConfigError(format!(
-                    "{}pid and pidfile: give one target, not both",
-                    self.origin(p.span(), "pid").location()
-                )));
+        let target = match (self.raw(&t.pid, "pid")?, self.raw(&t.pidfile, "pidfile")?) {
+            (Some(_), Some(_)) => {
+                let span = t.pid.as_ref().map_or(0..0, Spanned::span);
+                return Err(both(span, "pid", "pidfile", "target"));
             }
-            (Some(p), None) => Some(Raw {
-                value: RawTarget::Pid(p.get_ref().0.clone()),
-                origin: self.origin(p.span(), "pid"),
-            }),
-            (None, Some(f)) => Some(Raw {
-                value: RawTarget::Pidfile(PathBuf::from(f.get_ref())),
-                origin: self.origin(f.span(), "pidfile"),
-            }),
+            (Some(p), None) => Some(p.with(RawTarget::Pid(p.value))),
+            (None, Some(f)) => Some(f.with(RawTarget::Pidfile(f.value.clone()))),
             (None, None) => None,
         };
-        Ok(RawProbe {
-            check,
-            interval: self.text(&t.interval, "interval"),
-            timeout: self.text(&t.timeout, "timeout"),
-            target,
-            signal: self.text(&t.signal, "signal"),
-            fail: self.path(&t.fail, "fail"),
-            recovery: self.path(&t.recovery, "recovery"),
-            threshold: self.text(&t.threshold, "threshold"),
-            start_period: self.text(&t.start_period, "start_period"),
-            recovery_timeout: self.text(&t.recovery_timeout, "recovery_timeout"),
-            fault_signal: self.text(&t.fault_signal, "fault_signal"),
-            success_signal: self.text(&t.success_signal, "success_signal"),
-            hook_timeout: self.text(&t.hook_timeout, "hook_timeout"),
-            max_output: self.text(&t.max_output, "max_output"),
-        })
+        Ok(Layer { check, target, ..Layer::from_table(t, self)? })
     }
 }
 
@@ -206,9 +96,7 @@ const MAX_CONFIG: u64 = 16 << 20;
 
 /// Reads and validates `path` with the command line's flags layered on top.
 pub fn load(path: &Path, cli: &Cli, env: &Env) -> Result<Settings, ConfigError> {
-    let cannot = |e: io::Error| {
-        ConfigError(format!("cannot read config {}: {}", show_path(path), io_reason(&e)))
-    };
+    let cannot = |source| ConfigError::Read { path: path.to_path_buf(), source };
     // Non-blocking: a FIFO or a device put in the file's place must not hang
     // heat in open(); it is refused below.
     let file = OpenOptions::new()
@@ -217,31 +105,20 @@ pub fn load(path: &Path, cli: &Cli, env: &Env) -> Result<Settings, ConfigError> 
         .open(path)
         .map_err(cannot)?;
     let meta = file.metadata().map_err(cannot)?;
-    refuse_untrusted_config(path, &meta, env)?;
+    vet_config(path, &meta, env)?;
     if meta.len() > MAX_CONFIG {
-        return Err(ConfigError(format!(
-            "config {}: {} bytes is too large (at most 16MiB)",
-            show_path(path),
-            meta.len()
-        )));
+        return Err(ConfigError::TooLarge { path: path.to_path_buf(), len: meta.len() });
     }
     let mut bytes = Vec::new();
     file.take(MAX_CONFIG).read_to_end(&mut bytes).map_err(cannot)?;
     if env.reload && bytes.is_empty() {
         // An in-place rewrite caught half way reads as empty: applying it would
         // drop every probe and its state.
-        return Err(ConfigError(format!(
-            "config {} is empty (0 bytes), as a file caught while it is rewritten reads; to run \
-             no probes on purpose, leave a comment in it",
-            show_path(path)
-        )));
+        return Err(ConfigError::Empty { path: path.to_path_buf() });
     }
-    let text = String::from_utf8(bytes).map_err(|e| {
-        ConfigError(format!(
-            "config {}: not UTF-8 text (invalid byte at offset {})",
-            show_path(path),
-            e.utf8_error().valid_up_to()
-        ))
+    let text = String::from_utf8(bytes).map_err(|e| ConfigError::NotUtf8 {
+        path: path.to_path_buf(),
+        offset: e.utf8_error().valid_up_to(),
     })?;
     parse(&text, path, cli, env)
 }
@@ -256,8 +133,8 @@ pub fn parse(text: &str, path: &Path, cli: &Cli, env: &Env) -> Result<Settings, 
     let cwd_env = Env { mode: Mode::Service, workdir: None, ..env.clone() };
 
     let defaults = src.layer(&file.defaults.unwrap_or_default())?;
-    let cli_layer = absolute_paths(RawProbe::from_cli(cli)?);
-    let (cli_check, flags) = (cli_layer.check.clone(), RawProbe { check: None, ..cli_layer });
+    let cli_layer = absolute_paths(cli_layer(cli)?);
+    let (cli_check, flags) = (cli_layer.check.clone(), Layer { check: None, ..cli_layer });
 
     let mut warnings = Vec::new();
     let mut probes = Vec::new();
@@ -265,30 +142,44 @@ pub fn parse(text: &str, path: &Path, cli: &Cli, env: &Env) -> Result<Settings, 
         let origin = src.origin(name.span(), name.get_ref());
         check_name(name.get_ref(), &origin)?;
         if name.get_ref() == CLI_PROBE && cli_check.is_some() {
-            return Err(ConfigError(format!(
-                "{}[probe.cli] is taken by the check given on the command line; rename the table",
-                origin.location()
-            )));
+            return Err(ConfigError::CliProbeTaken { location: origin.location() });
         }
-        let raw = flags.clone().over(src.layer(table.get_ref())?.over(defaults.clone()));
-        probes.push(validate_probe(name.get_ref(), &raw, &file_env, &mut warnings)?);
+        let own = src.layer(table.get_ref()).map_err(|e| e.in_probe(name.get_ref()))?;
+        let layer = flags.clone().over(own.over(defaults.clone()));
+        probes.push(validate_probe(
+            name.get_ref(),
+            Some(&origin),
+            &layer,
+            &file_env,
+            &mut warnings,
+        )?);
     }
     if let Some(check) = cli_check {
-        let raw = RawProbe { check: Some(check), ..flags.clone() }.over(defaults.clone());
-        probes.push(validate_probe(CLI_PROBE, &raw, &cwd_env, &mut warnings)?);
+        let layer = Layer { check: Some(check), ..flags.clone() }.over(defaults.clone());
+        probes.push(validate_probe(CLI_PROBE, None, &layer, &cwd_env, &mut warnings)?);
     }
     if probes.is_empty() {
         warnings.push(format!("{}: no probes; heat runs idle", path.display()));
     }
 
     let log = match (&cli.log, &file.log) {
-        (Some(flag), _) => Raw::flag("--log", flag.clone()),
-        (None, Some(key)) => {
-            Raw { value: dir.join(key.get_ref()), origin: src.origin(key.span(), "log") }
-        }
-        (None, None) => Raw::flag("--log", PathBuf::from(super::DEFAULT_LOG)),
+        (Some(flag), _) => Raw {
+            value: flag.clone(),
+            text: flag.to_string_lossy().into_owned(),
+            origin: Origin::flag("--log"),
+        },
+        (None, Some(key)) => Raw {
+            value: dir.join(key.get_ref()),
+            text: key.get_ref().clone(),
+            origin: src.origin(key.span(), "log"),
+        },
+        (None, None) => Raw {
+            value: PathBuf::from(DEFAULT_LOG),
+            text: DEFAULT_LOG.to_string(),
+            origin: Origin::flag("--log"),
+        },
     };
-    check_log_dir(&log, &cwd_env)?;
+    check_log(&log, &cwd_env)?;
     Ok(Settings {
         log: log.value,
         quiet: cli.quiet,
@@ -301,12 +192,14 @@ pub fn parse(text: &str, path: &Path, cli: &Cli, env: &Env) -> Result<Settings, 
 }
 
 /// `heat.toml:3:12: interval: invalid type: …`: where, the key when the span
-/// is a value, and toml's reason (its first line).
+/// is a value, and toml's reason (its first line); an unknown key gets the
+/// nearest known one as a suggestion.
 fn parse_error(src: &Source, e: &toml::de::Error) -> ConfigError {
     // A quoted key may hold a line break or a terminal escape: one line, cut.
-    let msg = crate::text::one_line(e.message().trim());
+    let message = crate::text::one_line(&suggest(e.message().trim()));
+    let path = show_path(src.path);
     let Some(span) = e.span() else {
-        return ConfigError(format!("{}: {msg}", show_path(src.path)));
+        return ConfigError::Syntax { location: format!("{path}: "), message };
     };
     let start = span.start.min(src.text.len());
     let line_start = src.text[..start].rfind('\n').map_or(0, |i| i + 1);
@@ -315,11 +208,32 @@ fn parse_error(src: &Source, e: &toml::de::Error) -> ConfigError {
     let key = before
         .strip_suffix('=')
         .map(|k| k.trim().trim_matches('"'))
-        .filter(|k| !k.is_empty() && !msg.contains(&format!("`{k}`")));
-    let path = show_path(src.path);
-    match key {
-        Some(key) => ConfigError(format!("{path}:{line}:{col}: {}: {msg}", shown(key))),
-        None => ConfigError(format!("{path}:{line}:{col}: {msg}")),
+        .filter(|k| !k.is_empty() && !message.contains(&format!("`{k}`")));
+    let location = match key {
+        Some(key) => format!("{path}:{line}:{col}: {}: ", crate::text::shown(key)),
+        None => format!("{path}:{line}:{col}: "),
+    };
+    ConfigError::Syntax { location, message }
+}
+
+/// serde's ``unknown field `intervall`, expected one of `command`, …`` with
+/// the nearest known key, when one is near: ``unknown field `intervall`; did
+/// you mean `interval`?``
+fn suggest(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_string();
+    };
+    let Some((unknown, expected)) = rest.split_once('`') else {
+        return message.to_string();
+    };
+    let known = expected.split('`').skip(1).step_by(2);
+    let nearest = known
+        .map(|k| (strsim::jaro_winkler(unknown, k), k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match nearest {
+        Some((_, k)) => format!("unknown field `{unknown}`; did you mean `{k}`?"),
+        None => message.to_string(),
     }
 }
 
@@ -330,26 +244,22 @@ fn check_name(name: &str, origin: &Origin) -> Result<(), ConfigError> {
     if ok {
         return Ok(());
     }
-    Err(ConfigError(format!(
-        "{}probe name \"{}\": use letters, digits, '_' and '-' only",
-        origin.location(),
-        shown(name)
-    )))
+    Err(ConfigError::ProbeName { location: origin.location(), name: name.to_string() })
 }
 
 /// Command-line paths are relative to heat's own directory, whatever the file's is.
-fn absolute_paths(mut raw: RawProbe) -> RawProbe {
+fn absolute_paths(mut layer: Layer) -> Layer {
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    if let Some(r) = &mut raw.fail {
+    if let Some(r) = &mut layer.fail {
         r.value = abs(&r.value);
     }
-    if let Some(r) = &mut raw.recovery {
+    if let Some(r) = &mut layer.recovery {
         r.value = abs(&r.value);
     }
-    if let Some(Raw { value: RawTarget::Pidfile(p), .. }) = &mut raw.target {
+    if let Some(Raw { value: RawTarget::Pidfile(p), .. }) = &mut layer.target {
         *p = abs(p);
     }
-    raw
+    layer
 }
 
 #[cfg(test)]
@@ -393,7 +303,9 @@ mod tests {
         fn err(&self, text: &str) -> String {
             match self.parse(text, &[]) {
                 Ok(s) => panic!("{text}\n-> accepted: {:?}", s.probes),
-                Err(e) => e.0.replace(self.conf().to_str().unwrap(), "heat.toml"),
+                Err(e) => {
+                    crate::text::chain(&e).replace(self.conf().to_str().unwrap(), "heat.toml")
+                }
             }
         }
     }
@@ -471,10 +383,7 @@ mod tests {
         let d = Dir::new();
         assert_eq!(
             d.err("[probe.a]\ncommand = [\"true\"]\nintervall = 5\n"),
-            "heat.toml:3:1: unknown field `intervall`, expected one of `command`, `script`, \
-             `interval`, `timeout`, `pid`, `pidfile`, `signal`, `fail`, `recovery`, `threshold`, \
-             `start_period`, `recovery_timeout`, `fault_signal`, `success_signal`, \
-             `hook_timeout`, `max_output`"
+            "heat.toml:3:1: unknown field `intervall`; did you mean `interval`?"
         );
         let e = d.err("[probe.a]\ncommand = [\"true\"]\ninterval = true\n");
         assert!(e.starts_with("heat.toml:3:12: interval: invalid type: boolean `true`"), "{e}");
@@ -485,6 +394,20 @@ mod tests {
         assert_eq!(
             d.err("[probe.a]\ncommand = [\"true\"]\nsignal = \"FOO\"\n"),
             "probe a: heat.toml:3: signal FOO: unknown signal (try HUP, USR1, TERM, RTMIN+1 or a number)"
+        );
+        // A string where TOML has a type for numbers.
+        let e = d.err("[probe.a]\ncommand = [\"true\"]\nthreshold = \"3\"\n");
+        assert!(
+            e.starts_with(
+                "heat.toml:3:13: threshold: invalid type: string \"3\", expected an integer"
+            ),
+            "{e}"
+        );
+        // Nothing near enough: the list of keys instead.
+        let e = d.err("[probe.a]\ncommand = [\"true\"]\nzzz = 1\n");
+        assert!(
+            e.starts_with("heat.toml:3:1: unknown field `zzz`, expected one of `command`"),
+            "{e}"
         );
         let e = d.err("nope = 1\n");
         assert!(e.starts_with("heat.toml:1:1: unknown field `nope`"), "{e}");
@@ -497,9 +420,13 @@ mod tests {
         let d = Dir::new();
         assert_eq!(
             d.err("[probe.a]\ncommand = [\"true\"]\nscript = \"check.sh\"\n"),
-            "heat.toml:2: command and script: give one check, not both"
+            "probe a: heat.toml:2: command and script: give one check, not both"
         );
-        assert_eq!(d.err("[probe.a]\ninterval = 5\n"), "probe a: no check: set command or script");
+        // The table is named by its line, as a key would be.
+        assert_eq!(
+            d.err("[defaults]\ninterval = 5\n[probe.a]\ninterval = 5\n"),
+            "probe a: heat.toml:3: no check: set command or script"
+        );
         // A more specific layer that sets one of a pair replaces the other.
         let s = d.ok("[defaults]\nscript = \"check.sh\"\n[probe.a]\ncommand = [\"true\"]\n", &[]);
         assert!(matches!(s.probes[0].check, Check::Exec { .. }));
@@ -515,7 +442,7 @@ mod tests {
         assert_eq!(s.probes[1].workdir, None, "cli runs in heat's own directory");
         let e = d.parse("[probe.cli]\ncommand = [\"true\"]\n", &["false"]).unwrap_err();
         assert!(
-            e.0.ends_with(
+            crate::text::chain(&e).ends_with(
                 "[probe.cli] is taken by the check given on the command line; rename the table"
             ),
             "{e}"
@@ -554,7 +481,7 @@ mod tests {
         let cli = Cli::try_parse_from(["heat", "-c", d.conf().to_str().unwrap()]).unwrap();
         let root = Env { euid: 0, ..Env::current() };
         let e = load(&d.conf(), &cli, &root).unwrap_err();
-        assert!(e.0.contains("mode 0666 is group- or world-writable"), "{e}");
+        assert!(crate::text::chain(&e).contains("mode 0666 is group- or world-writable"), "{e}");
         let user = Env { euid: 1000, ..Env::current() };
         assert!(load(&d.conf(), &cli, &user).is_ok());
     }

@@ -32,7 +32,7 @@ pub enum Untrusted {
 impl Untrusted {
     /// What is wrong, and the fix, for an error that already named the file.
     pub fn reason(&self) -> String {
-        let show = |p: &Path| super::show_path(p);
+        let show = |p: &Path| crate::text::show_path(p);
         match self {
             Untrusted::Writable { mode, dir: false, .. } => {
                 format!("mode {mode:04o} is group- or world-writable; chmod go-w it")
@@ -63,10 +63,18 @@ impl Untrusted {
     }
 }
 
+impl std::fmt::Display for Untrusted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason())
+    }
+}
+
+impl std::error::Error for Untrusted {}
+
 /// `uid 1000 (alice)`, or `uid 1000` when it has no name.
 fn user_name(uid: u32) -> String {
     match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
-        Ok(Some(u)) => format!("uid {uid} ({})", super::shown(&u.name)),
+        Ok(Some(u)) => format!("uid {uid} ({})", crate::text::shown(&u.name)),
         _ => format!("uid {uid}"),
     }
 }
@@ -125,7 +133,7 @@ fn lstat(path: &Path) -> Result<fs::Metadata, Untrusted> {
 }
 
 fn unreadable(path: &Path, e: &io::Error) -> Untrusted {
-    Untrusted::Unreadable { path: path.to_path_buf(), reason: super::io_reason(e) }
+    Untrusted::Unreadable { path: path.to_path_buf(), reason: crate::text::io_reason(e) }
 }
 
 /// One component: the file itself (`last`) or a directory on the way.

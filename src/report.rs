@@ -1,0 +1,172 @@
+//! The `-t` report: each probe's effective settings, as heat would run them.
+
+use std::time::Duration;
+
+use crate::config::{Check, ProbeConfig, Settings, TargetSpec};
+
+/// One block per probe, after the log.
+pub fn describe(settings: &Settings) -> String {
+    let mut out = format!("log = {}\n", settings.log.display());
+    let one = settings.probes.len() == 1;
+    for probe in &settings.probes {
+        out.push('\n');
+        let phase =
+            if one { Duration::ZERO } else { crate::reload::phase(&probe.name, probe.interval) };
+        out.push_str(&format!("[probe.{}]\n", probe.name));
+        for (key, value) in lines(probe, phase) {
+            out.push_str(&format!("{key} = {value}\n"));
+        }
+    }
+    out
+}
+
+fn lines(p: &ProbeConfig, phase: Duration) -> Vec<(&'static str, String)> {
+    let (form, program) = match &p.check {
+        Check::Exec { program, .. } => ("exec", Some(program.display().to_string())),
+        Check::Shell { .. } => ("shell", None),
+        Check::Script { .. } => ("script", None),
+    };
+    let target = match &p.target {
+        None => "-".to_string(),
+        Some(TargetSpec::Pid(pid)) => format!("pid {pid}"),
+        Some(TargetSpec::Pidfile(path)) => format!("pidfile {}", path.display()),
+    };
+    let mut lines = vec![("check", p.display.clone()), ("form", form.to_string())];
+    lines.extend(program.map(|prog| ("program", prog)));
+    lines.push(("target", target));
+    lines.extend(p.option_lines());
+    lines.extend(p.workdir.as_ref().map(|w| ("workdir", w.display().to_string())));
+    lines.push(("phase", humantime::format_duration(phase).to_string()));
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+
+    use super::*;
+    use crate::config::{DEFAULT_INTERVAL, DEFAULT_LOG, Hook};
+    use crate::signal::Signal;
+
+    fn sample() -> ProbeConfig {
+        ProbeConfig {
+            check: Check::Exec {
+                program: "/usr/bin/curl".into(),
+                args: vec!["-sf".into(), "localhost/health_check".into()],
+            },
+            display: "curl -sf localhost/health_check".into(),
+            ..crate::testutil::probe_config("cli")
+        }
+    }
+
+    fn settings_of(probes: Vec<ProbeConfig>) -> Settings {
+        Settings {
+            log: DEFAULT_LOG.into(),
+            quiet: false,
+            verbose: 0,
+            check_only: true,
+            probes,
+            warnings: Vec::new(),
+            config: None,
+        }
+    }
+
+    #[test]
+    fn describe_defaults() {
+        assert_eq!(
+            describe(&settings_of(vec![sample()])),
+            "log = heat.verbose.log\n\
+             \n\
+             [probe.cli]\n\
+             check = curl -sf localhost/health_check\n\
+             form = exec\n\
+             program = /usr/bin/curl\n\
+             target = -\n\
+             interval = 30s\n\
+             timeout = 30s\n\
+             signal = -\n\
+             fail = -\n\
+             recovery = -\n\
+             threshold = 1\n\
+             start_period = 0s\n\
+             recovery_timeout = -\n\
+             fault_signal = -\n\
+             success_signal = -\n\
+             hook_timeout = 5m\n\
+             max_output = 64KiB\n\
+             phase = 0s\n"
+        );
+    }
+
+    #[test]
+    fn describe_everything_set() {
+        let hook = |p: &str| Some(Hook { path: p.into(), display: p.into() });
+        let probe = ProbeConfig {
+            check: Check::Script { path: "/etc/heat/check.sh".into() },
+            display: "./check.sh".into(),
+            interval: Duration::from_millis(1500),
+            timeout: Duration::from_secs(1),
+            target: Some(TargetSpec::Pidfile("/run/nginx.pid".into())),
+            signal: Some(Signal::USR1),
+            fail: hook("./notify.sh"),
+            recovery: hook("./restart.sh"),
+            threshold: NonZeroU32::new(3).unwrap(),
+            start_period: Duration::from_secs(60),
+            recovery_timeout: Some(Duration::from_secs(120)),
+            fault_signal: Some(Signal::STOP),
+            success_signal: Some("RTMIN+1".parse().unwrap()),
+            hook_timeout: Duration::from_secs(30),
+            max_output: 1000,
+            workdir: Some("/etc/heat".into()),
+            ..sample()
+        };
+        let text = describe(&settings_of(vec![probe]));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "log = heat.verbose.log",
+                "",
+                "[probe.cli]",
+                "check = ./check.sh",
+                "form = script",
+                "target = pidfile /run/nginx.pid",
+                "interval = 1s 500ms",
+                "timeout = 1s",
+                "signal = SIGUSR1",
+                "fail = ./notify.sh",
+                "recovery = ./restart.sh",
+                "threshold = 3",
+                "start_period = 1m",
+                "recovery_timeout = 2m",
+                "fault_signal = SIGSTOP",
+                "success_signal = SIGRTMIN+1",
+                "hook_timeout = 30s",
+                "max_output = 1000",
+                "workdir = /etc/heat",
+                "phase = 0s",
+            ]
+        );
+    }
+
+    #[test]
+    fn describe_many_probes_shows_their_phases() {
+        let a = ProbeConfig { name: "a".into(), ..sample() };
+        let web = ProbeConfig {
+            name: "web".into(),
+            check: Check::Shell { command: "true".into() },
+            display: "true".into(),
+            ..sample()
+        };
+        let text = describe(&settings_of(vec![a, web]));
+        let phase_a =
+            humantime::format_duration(crate::reload::phase("a", DEFAULT_INTERVAL)).to_string();
+        assert!(text.contains("[probe.a]\ncheck = curl"), "{text}");
+        assert!(
+            text.contains(&format!(
+                "phase = {phase_a}\n\n[probe.web]\ncheck = true\nform = shell\ntarget = -\ninterval"
+            )),
+            "{text}"
+        );
+    }
+}
