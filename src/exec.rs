@@ -140,6 +140,7 @@ impl Report {
 /// A closed `stop` channel means no more requests. Dropping the returned
 /// future before it completes kills the child's group and reaps it on a
 /// short-lived thread, so even an abandoned run leaves no zombie.
+#[cfg(test)]
 pub async fn run(spec: &Spec, stop: watch::Receiver<Stop>, on_start: impl FnOnce(u32)) -> Report {
     match prepare(spec) {
         Ok(prepared) => run_prepared(spec, &prepared, stop, on_start).await,

@@ -1,23 +1,25 @@
 //! heat — a health-check supervisor for Linux hosts.
 //!
-//! See `docs/Architecture.md` and `probe.rs` ("theory of operation").
+//! See `docs/Architecture.md` and `probe.rs` ("theory of operation"). The
+//! public modules are what heat's binary, tests and benchmarks use; the rest
+//! is heat's own.
 
 pub mod cli;
 pub mod config;
 pub mod diag;
-pub mod exec;
+mod exec;
 pub mod log;
 pub mod probe;
-pub mod reload;
+mod reload;
 pub mod report;
-pub mod sd_notify;
+mod sd_notify;
 pub mod service;
 pub mod signal;
-pub mod spawn;
+mod spawn;
 pub mod supervisor;
-pub mod target;
+mod target;
 #[cfg(test)]
 mod testutil;
 pub mod text;
-pub mod timer;
-pub mod watch;
+mod timer;
+mod watch;

@@ -86,16 +86,6 @@ impl Target {
     pub fn alive(&self) -> bool {
         pidfd_alive(self.pidfd.get_ref())
     }
-
-    /// The real uid the process runs as, read while it is known to be this
-    /// process (it is still alive afterwards, so its pid was not reused).
-    pub fn uid(&self) -> io::Result<u32> {
-        let uid = uid_of(self.pid)?;
-        if !self.alive() {
-            return Err(io::Error::new(io::ErrorKind::NotFound, "the process has exited"));
-        }
-        Ok(uid)
-    }
 }
 
 /// A pidfd of a process heat may signal, not yet watched by the runtime.
@@ -354,7 +344,8 @@ fn no_process() -> io::Error {
 }
 
 /// The pid a pidfile names (its first line).
-pub fn read_pidfile(path: &Path) -> io::Result<u32> {
+#[cfg(test)]
+fn read_pidfile(path: &Path) -> io::Result<u32> {
     read_pidfile_meta(path).map(|(pid, _)| pid)
 }
 
@@ -402,8 +393,9 @@ fn parse_pidfile(line: &[u8]) -> io::Result<u32> {
     Ok(pid)
 }
 
-/// The real uid of process `pid`, from `/proc/PID/status`.
-pub fn uid_of(pid: u32) -> io::Result<u32> {
+/// The real uid of process `pid`.
+#[cfg(test)]
+fn uid_of(pid: u32) -> io::Result<u32> {
     uids_of(pid).map(|[real, ..]| real)
 }
 
@@ -580,11 +572,8 @@ mod tests {
         let ppid = status.lines().find_map(|l| l.strip_prefix("PPid:")).unwrap().trim();
         assert_ne!(ppid, std::process::id().to_string(), "the grandchild is heat's child");
         assert!(target.0.alive());
-        assert_eq!(target.0.uid().unwrap(), nix::unistd::getuid().as_raw());
         target.0.signal(Signal::TERM).unwrap();
         assert_exits(&target.0).await;
-        let err = target.0.uid().expect_err("uid of an exited target");
-        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
     }
 
     #[tokio::test]

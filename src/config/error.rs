@@ -18,13 +18,8 @@ use crate::text::{io_reason, show_path, shown};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// A value its option cannot take.
-    #[error("{}", origin.culprit(text))]
-    Value {
-        origin: Origin,
-        text: String,
-        #[source]
-        reason: Reason,
-    },
+    #[error(transparent)]
+    Value(Box<BadValue>),
     /// As root, a file others control.
     #[error("{location}refusing {what} {shown}")]
     Untrusted {
@@ -107,7 +102,21 @@ pub enum ConfigError {
     CliProbeTaken { location: String },
 }
 
+/// A value, where it was written, and why it cannot be taken.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", origin.culprit(text))]
+pub struct BadValue {
+    pub origin: Origin,
+    pub text: String,
+    #[source]
+    pub reason: Reason,
+}
+
 impl ConfigError {
+    pub fn value(origin: Origin, text: impl Into<String>, reason: Reason) -> ConfigError {
+        ConfigError::Value(Box::new(BadValue { origin, text: text.into(), reason }))
+    }
+
     /// The same error, said of probe `name`.
     pub fn in_probe(self, name: &str) -> ConfigError {
         ConfigError::Probe { name: name.to_string(), source: Box::new(self) }
@@ -124,7 +133,7 @@ impl ConfigError {
     /// The value's reason, if a value is what is wrong.
     pub fn reason(&self) -> Option<&Reason> {
         match self.root() {
-            ConfigError::Value { reason, .. } => Some(reason),
+            ConfigError::Value(bad) => Some(&bad.reason),
             _ => None,
         }
     }

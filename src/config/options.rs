@@ -69,7 +69,7 @@ pub struct Raw<T> {
 impl<T> Raw<T> {
     /// The value refused for `reason`.
     pub fn error(&self, reason: super::Reason) -> super::ConfigError {
-        super::ConfigError::Value { origin: self.origin.clone(), text: self.text.clone(), reason }
+        super::ConfigError::value(self.origin.clone(), self.text.clone(), reason)
     }
 
     /// The same origin and text with another value.
@@ -139,11 +139,9 @@ pub trait Locate {
         let written = s.get_ref();
         match &written.value {
             Ok(value) => Ok(Some(Raw { value: value.clone(), text: written.text.clone(), origin })),
-            Err(reason) => Err(super::ConfigError::Value {
-                origin,
-                text: written.text.clone(),
-                reason: reason.clone(),
-            }),
+            Err(reason) => {
+                Err(super::ConfigError::value(origin, written.text.clone(), reason.clone()))
+            }
         }
     }
 }

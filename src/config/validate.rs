@@ -179,11 +179,9 @@ fn check(
     };
     match &raw.value {
         RawCheck::Exec(argv) => paths::exec_check(argv, &raw.origin, env),
-        RawCheck::Shell(command) if command.trim().is_empty() => Err(ConfigError::Value {
-            origin: raw.origin.clone(),
-            text: "\"\"".to_string(),
-            reason: Reason::EmptyCommand,
-        }),
+        RawCheck::Shell(command) if command.trim().is_empty() => {
+            Err(ConfigError::value(raw.origin.clone(), "\"\"", Reason::EmptyCommand))
+        }
         RawCheck::Shell(command) => {
             Ok((Check::Shell { command: command.clone() }, command.clone()))
         }
