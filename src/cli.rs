@@ -57,7 +57,8 @@ pub struct Cli {
     /// Target = the live process this file names; followed across restarts
     ///
     /// The pid is the file's first line. When the target exits, heat re-reads the file
-    /// and follows a new live pid, waiting up to one interval.
+    /// and follows a new live pid, waiting at least one interval (a whole recovery round
+    /// while one runs).
     #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
     pub pidfile: Option<PathBuf>,
 

@@ -282,15 +282,16 @@ probe_options! {
 
     /// Sent to the target on entering each recovery round
     ///
-    /// Without a target it is raised on heat itself, so only HUP, USR1, TERM, INT, CONT,
-    /// CHLD, WINCH and URG are accepted then. A stopped target gets CONT when heat stops.
+    /// Without a target it is raised on heat itself, so only HUP, USR1, CONT, CHLD, WINCH
+    /// and URG are accepted then (and on the command line TERM and INT, which stop heat).
+    /// A stopped target gets CONT when heat stops.
     #[arg(value_name = "SIG")]
     fault_signal: Signal => |p| sig(p.fault_signal);
 
     /// Sent to the target when a recovery succeeds
     ///
-    /// Without a target it is raised on heat itself, so only HUP, USR1, TERM, INT, CONT,
-    /// CHLD, WINCH and URG are accepted then.
+    /// Without a target it is raised on heat itself, so only HUP, USR1, CONT, CHLD, WINCH
+    /// and URG are accepted then (and on the command line TERM and INT, which stop heat).
     #[arg(value_name = "SIG")]
     success_signal: Signal => |p| sig(p.success_signal);
 
