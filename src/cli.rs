@@ -1,15 +1,14 @@
 //! The command line as typed. Option docs are the `--help` text.
 //!
-//! The probe options are `config::ProbeFlags`, defined once with their
-//! heat.toml keys; values are parsed by the same parsers as the file's, so a
-//! bad one reads `--interval 0: must be greater than zero` either way.
+//! The options themselves are `config::Args` (the probe options among them
+//! defined once with their heat.toml keys); this is the command around them:
+//! about, examples, and errors as one line.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
 
-use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueHint};
+use clap::{CommandFactory, FromArgMatches, Parser};
 
-use crate::config::{Given, Pid, ProbeFlags};
+use crate::config::Args;
 
 const AFTER_HELP: &str = "\
 Options come before the command: everything from the first non-option on is the
@@ -36,65 +35,8 @@ Exit status: 0 stopped by TERM/INT, 1 fatal (the target or a check died), 2 bad 
     after_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// Executable check script, instead of a command
-    ///
-    /// A script without a `#!` line runs with /bin/sh.
-    #[arg(short, long, value_name = "PATH", value_hint = ValueHint::ExecutablePath)]
-    pub script: Option<PathBuf>,
-
-    /// Target process, signalled on failure; heat exits when it does
-    ///
-    /// Must be alive at start; pid 1 and heat itself are refused.
-    #[arg(
-        long,
-        value_name = "PID",
-        allow_hyphen_values = true,
-        value_parser = crate::config::Parser::<Pid>::new(),
-        value_hint = ValueHint::Other
-    )]
-    pub pid: Option<Given<Pid>>,
-
-    /// Target = the live process this file names; followed across restarts
-    ///
-    /// The pid is the file's first line. When the target exits, heat re-reads the file
-    /// and follows a new live pid, waiting at least one interval (a whole recovery round
-    /// while one runs).
-    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
-    pub pidfile: Option<PathBuf>,
-
     #[command(flatten)]
-    pub probe: ProbeFlags,
-
-    /// The verbose log, appended to [default: heat.verbose.log]
-    ///
-    /// Created with mode 0640 if missing; its directory must exist.
-    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
-    pub log: Option<PathBuf>,
-
-    /// Service mode: run the probes of this heat.toml
-    #[arg(short, long, value_name = "PATH", value_hint = ValueHint::FilePath)]
-    pub config: Option<PathBuf>,
-
-    /// Validate, print the effective settings and exit (0 valid, 2 not)
-    ///
-    /// Checks exactly what a start would, without creating the log or running anything.
-    #[arg(short = 't', long)]
-    pub check_config: bool,
-
-    /// No per-check line on stdout
-    #[arg(short, long)]
-    pub quiet: bool,
-
-    /// More diagnostics on stderr (repeat for more)
-    #[arg(short, long, action = ArgAction::Count)]
-    pub verbose: u8,
-
-    /// The check command and its arguments, exec'd directly (no shell)
-    ///
-    /// The program is looked up in PATH once, at start. Everything from the first
-    /// non-option on belongs to the command; `--` before it is also accepted.
-    #[arg(value_name = "COMMAND", trailing_var_arg = true, value_hint = ValueHint::CommandWithArguments)]
-    pub command: Vec<OsString>,
+    pub args: Args,
 }
 
 /// Why the command line is not a run.
@@ -194,11 +136,15 @@ mod tests {
     use clap::CommandFactory;
     use clap::error::ErrorKind;
 
-    use super::*;
+    use std::path::PathBuf;
 
-    fn parse(args: &[&str]) -> Cli {
+    use super::*;
+    use crate::config::Given;
+
+    fn parse(args: &[&str]) -> Args {
         Cli::try_parse_from(std::iter::once("heat").chain(args.iter().copied()))
             .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .args
     }
 
     fn refuse(args: &[&str]) -> clap::Error {

@@ -49,8 +49,8 @@ async fn start() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(cli.verbose);
-    let settings = match config::from_cli(&cli) {
+    init_tracing(cli.args.verbose);
+    let settings = match config::from_cli(&cli.args) {
         Ok(s) => s,
         Err(e) => {
             say(&heat::text::chain(&e));
@@ -80,7 +80,7 @@ async fn start() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let ending = service::run(cli, settings, log.clone(), signals).await;
+    let ending = service::run(cli.args, settings, log.clone(), signals).await;
     log.flush(FLUSH);
     match ending {
         Ending::Stopped => ExitCode::SUCCESS,

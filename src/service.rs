@@ -17,7 +17,6 @@ use tokio::signal::unix::{Signal as Stream, SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::cli::Cli;
 use crate::config::{self, Env, Mode, ProbeConfig, Settings, TargetSpec};
 use crate::exec::Stop;
 use crate::log::{Level, Log};
@@ -65,7 +64,7 @@ struct Handle {
 }
 
 struct Service {
-    cli: Cli,
+    cli: config::Args,
     log: Log,
     log_path: PathBuf,
     shared: Rc<Shared>,
@@ -83,7 +82,7 @@ struct Service {
 }
 
 /// Runs until TERM/INT or, on the command line, a fatal condition.
-pub async fn run(cli: Cli, settings: Settings, log: Log, mut signals: Signals) -> Ending {
+pub async fn run(cli: config::Args, settings: Settings, log: Log, mut signals: Signals) -> Ending {
     let service_mode = settings.config.is_some();
     if let Err(e) = crate::timer::install() {
         tracing::warn!("no precise timer ({e}); using tokio's, to the millisecond");

@@ -548,7 +548,7 @@ fn library(cli_args: Vec<OsString>) -> Result<(), TestCaseError> {
         Err(CliError::Info(_)) => return Ok(()),
         Err(e) => return check_error(&what, &e.to_string()),
     };
-    match settings_from_cli(&cli, &Env::current()) {
+    match settings_from_cli(&cli.args, &Env::current()) {
         Ok(_) => Ok(()),
         Err(e) => check_error(&what, &chain(&e)),
     }
@@ -693,7 +693,7 @@ fn file_error(text: &str) -> String {
     let path = dir.config(text.as_bytes());
     let cli =
         Cli::try_parse_from([OsString::from("heat"), "-c".into(), path.clone().into()]).unwrap();
-    let e = settings_from_cli(&cli, &Env::current()).expect_err(text);
+    let e = settings_from_cli(&cli.args, &Env::current()).expect_err(text);
     let _ = fs::remove_file(&path);
     chain(&e)
 }
@@ -743,7 +743,7 @@ fn control_characters_from_files_are_escaped_in_errors() {
         "true".into(),
     ])
     .unwrap();
-    let e = chain(&settings_from_cli(&cli, &Env::current()).expect_err("not a pid"));
+    let e = chain(&settings_from_cli(&cli.args, &Env::current()).expect_err("not a pid"));
     assert!(!e.chars().any(char::is_control), "{e:?}");
 }
 

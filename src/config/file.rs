@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::env::{Env, Mode};
 use super::options::{Command, Layer, Locate, Origin, Raw, RawCheck, RawTarget, Table};
 use super::paths::{check_log, vet_config};
-use super::validate::{Env, Mode, validate_probe};
-use super::{ConfigError, DEFAULT_LOG, Settings, cli_layer};
-use crate::cli::Cli;
+use super::validate::validate_probe;
+use super::{Args, ConfigError, DEFAULT_LOG, Settings, cli_layer};
 use crate::text::show_path;
 
 /// The name of the probe a command line adds beside the file's.
@@ -95,7 +95,7 @@ impl<'a> Source<'a> {
 const MAX_CONFIG: u64 = 16 << 20;
 
 /// Reads and validates `path` with the command line's flags layered on top.
-pub fn load(path: &Path, cli: &Cli, env: &Env) -> Result<Settings, ConfigError> {
+pub fn load(path: &Path, cli: &Args, env: &Env) -> Result<Settings, ConfigError> {
     let cannot = |source| ConfigError::Read { path: path.to_path_buf(), source };
     // Non-blocking: a FIFO or a device put in the file's place must not hang
     // heat in open(); it is refused below.
@@ -124,7 +124,7 @@ pub fn load(path: &Path, cli: &Cli, env: &Env) -> Result<Settings, ConfigError> 
 }
 
 /// Validates the text of a config file found at `path`.
-pub fn parse(text: &str, path: &Path, cli: &Cli, env: &Env) -> Result<Settings, ConfigError> {
+pub fn parse(text: &str, path: &Path, cli: &Args, env: &Env) -> Result<Settings, ConfigError> {
     let src = Source::new(path, text);
     let file: RawFile = toml::from_str(text).map_err(|e| parse_error(&src, &e))?;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -294,7 +294,7 @@ mod tests {
             let conf = self.conf();
             argv.push(conf.to_str().unwrap());
             argv.extend_from_slice(args);
-            let cli = Cli::try_parse_from(argv).unwrap();
+            let cli = crate::cli::Cli::try_parse_from(argv).unwrap().args;
             parse(text, &conf, &cli, &Env::current())
         }
         fn ok(&self, text: &str, args: &[&str]) -> Settings {
@@ -478,7 +478,9 @@ mod tests {
         let d = Dir::new();
         std::fs::write(d.conf(), "").unwrap();
         std::fs::set_permissions(d.conf(), std::fs::Permissions::from_mode(0o666)).unwrap();
-        let cli = Cli::try_parse_from(["heat", "-c", d.conf().to_str().unwrap()]).unwrap();
+        let cli = crate::cli::Cli::try_parse_from(["heat", "-c", d.conf().to_str().unwrap()])
+            .unwrap()
+            .args;
         let root = Env { euid: 0, ..Env::current() };
         let e = load(&d.conf(), &cli, &root).unwrap_err();
         assert!(crate::text::chain(&e).contains("mode 0666 is group- or world-writable"), "{e}");

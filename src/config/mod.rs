@@ -9,20 +9,23 @@
 //! mode": defaults < `[defaults]` < probe < command line), and
 //! [`validate_probe`] turns the stack into a [`ProbeConfig`].
 //!
-//! The files, one job each: `options` defines the probe options (flag, key,
-//! layer, `-t` line), `value` parses their values, `validate` resolves a
-//! probe, `paths` finds and vets what heat runs and writes, `trust` is the
-//! root-safety rule, `file` reads heat.toml, `error` says what is wrong.
+//! The files, one job each: `args` lists the command line's options,
+//! `options` defines the probe options (flag, key, layer, `-t` line), `value`
+//! parses their values, `env` is what validation depends on besides them,
+//! `validate` resolves a probe, `paths` finds and vets what heat runs and
+//! writes, `trust` is the root-safety rule, `file` reads heat.toml, `error`
+//! says what is wrong.
 
 use std::ffi::OsString;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::Cli;
 use crate::probe::{Rules, TargetKind};
 use crate::signal::Signal;
 
+mod args;
+mod env;
 mod error;
 mod file;
 mod options;
@@ -31,10 +34,12 @@ mod trust;
 mod validate;
 mod value;
 
+pub use args::Args;
+pub use env::{Env, Mode};
 pub use error::{ConfigError, Io, Reason};
 pub use file::CLI_PROBE;
 pub use options::{Layer, Origin, ProbeFlags, Raw, RawCheck, RawTarget, format_size};
-pub use validate::{Env, Mode, validate_probe};
+pub use validate::validate_probe;
 pub use value::{Given, MAX_DURATION, MAX_OUTPUT, MIN_INTERVAL, Parser, Pid, Value};
 
 /// How a check is started.
@@ -145,12 +150,12 @@ pub fn shell_quote(arg: &str) -> String {
 }
 
 /// Validates the command line into settings for one probe named `cli`.
-pub fn from_cli(cli: &Cli) -> Result<Settings, ConfigError> {
+pub fn from_cli(cli: &Args) -> Result<Settings, ConfigError> {
     settings_from_cli(cli, &Env::current())
 }
 
 /// Validates the command line (and the config file it names) against `env`.
-pub fn settings_from_cli(cli: &Cli, env: &Env) -> Result<Settings, ConfigError> {
+pub fn settings_from_cli(cli: &Args, env: &Env) -> Result<Settings, ConfigError> {
     if let Some(path) = &cli.config {
         return file::load(path, cli, env);
     }
@@ -177,7 +182,7 @@ fn flag(name: &str) -> Origin {
 
 /// The command line's layer. Refuses what one layer cannot hold: a command
 /// and `-s`, or `--pid` and `--pidfile`.
-pub fn cli_layer(cli: &Cli) -> Result<Layer, ConfigError> {
+pub fn cli_layer(cli: &Args) -> Result<Layer, ConfigError> {
     let path = |p: &PathBuf, name: &str| Raw {
         value: p.clone(),
         text: p.to_string_lossy().into_owned(),

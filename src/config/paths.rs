@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use nix::unistd::AccessFlags;
 
+use super::env::{Env, Mode};
 use super::options::{Origin, Raw};
-use super::validate::{Env, Mode};
 use super::{Check, ConfigError, Hook, Reason, shell_quote, trust};
 use crate::target::{PidfileError, inspect_pidfile};
 use crate::text::{show_path, shown};

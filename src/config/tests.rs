@@ -9,6 +9,7 @@ use std::process::{Child, Command};
 use std::time::Instant;
 
 use super::*;
+use crate::cli::Cli;
 use crate::text::chain;
 
 use crate::testutil::TempDir;
@@ -44,16 +45,16 @@ fn dead_pid() -> u32 {
     pid
 }
 
-fn parsed(args: &[&str]) -> Result<Cli, String> {
+fn parsed(args: &[&str]) -> Result<Args, String> {
     match Cli::parse_args(std::iter::once("heat").chain(args.iter().copied())) {
-        Ok(cli) => Ok(cli),
+        Ok(cli) => Ok(cli.args),
         Err(crate::cli::CliError::Value(msg)) => Err(msg),
         Err(crate::cli::CliError::Usage(msg)) => Err(format!("usage: {msg}")),
         Err(e) => panic!("{args:?}: {e}"),
     }
 }
 
-fn args(args: &[&str]) -> Cli {
+fn args(args: &[&str]) -> Args {
     parsed(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 

@@ -1,0 +1,58 @@
+//! What validation depends on besides the values: the mode, who heat runs
+//! as, PATH, where relative paths start.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// Which rules apply: the command line is stricter about the target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    CommandLine,
+    Service,
+}
+
+/// What validation depends on besides the values, captured once.
+#[derive(Clone, Debug)]
+pub struct Env {
+    pub mode: Mode,
+    /// Root gets the ownership and mode checks (see `trust`).
+    pub euid: u32,
+    /// Never a target.
+    pub own_pid: u32,
+    /// PATH for exec-form programs; `None` is unset.
+    pub path: Option<OsString>,
+    /// Relative paths are relative to this (the config file's directory in
+    /// service mode); `None` is heat's own directory.
+    pub workdir: Option<PathBuf>,
+    /// Target pids the running configuration already has: a reload that keeps
+    /// one is not refused because it has exited since.
+    pub known_pids: Vec<u32>,
+    /// A reload of the running configuration: an empty file is refused.
+    pub reload: bool,
+}
+
+impl Env {
+    /// The running process's view, for the command line.
+    pub fn current() -> Env {
+        Env {
+            mode: Mode::CommandLine,
+            euid: nix::unistd::geteuid().as_raw(),
+            own_pid: std::process::id(),
+            path: std::env::var_os("PATH"),
+            workdir: None,
+            known_pids: Vec::new(),
+            reload: false,
+        }
+    }
+
+    pub(super) fn resolve(&self, path: &Path) -> PathBuf {
+        match &self.workdir {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+
+    pub(super) fn is_root(&self) -> bool {
+        self.euid == 0
+    }
+}
