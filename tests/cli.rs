@@ -287,3 +287,40 @@ fn unknown_option_is_a_one_line_error() {
     usage_error(&fx, &["--bogus-option", "touch", "ran"], &["--bogus-option"]);
     usage_error(&fx, &["-i"], &["--interval"]);
 }
+
+#[test]
+fn a_misspelt_option_gets_the_nearest_one_suggested() {
+    let fx = Fixture::new("cli-suggest");
+    usage_error(
+        &fx,
+        &["--intervall", "1", "touch", "ran"],
+        &["--intervall", "did you mean '--interval'"],
+    );
+}
+
+#[test]
+fn a_long_option_with_one_dash_is_not_read_as_short_ones() {
+    let fx = Fixture::new("cli-one-dash");
+    usage_error(&fx, &["-interval", "1", "touch", "ran"], &["-interval", "two dashes: --interval"]);
+}
+
+#[test]
+fn heat_toml_mistakes_are_named_with_their_fix() {
+    let fx = Fixture::new("cli-toml-mistakes");
+    let refused = |text: &str, words: &[&str]| {
+        fx.write_file("heat.toml", text);
+        usage_error(&fx, &["-c", "heat.toml"], words);
+    };
+    refused(
+        "[probe.a]\ncommand = [\"touch\", \"ran\"]\nintervall = 1\n",
+        &["heat.toml:3:1", "did you mean `interval`?"],
+    );
+    refused(
+        "[probe.a]\ncommand = [\"touch\", \"ran\"]\nthreshold = \"3\"\n",
+        &["heat.toml:3:13", "threshold", "expected an integer"],
+    );
+    refused(
+        "[defaults]\ninterval = 1\n\n[probe.b]\ninterval = 1\n",
+        &["probe b", "heat.toml:4", "no check"],
+    );
+}
