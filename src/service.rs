@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::cli::Cli;
-use crate::config::{self, ConfigError, Env, Mode, ProbeConfig, Settings, TargetSpec};
+use crate::config::{self, Env, Mode, ProbeConfig, Settings, TargetSpec};
 use crate::exec::Stop;
 use crate::log::{Level, Log};
 use crate::reload::{self, Plan};
@@ -84,7 +84,8 @@ struct Service {
 
 /// Runs until TERM/INT or, on the command line, a fatal condition.
 pub async fn run(cli: Cli, settings: Settings, log: Log, mut signals: Signals) -> Ending {
-    let service_mode = settings.config.is_some();
+    let mode = if settings.config.is_some() { Mode::Service } else { Mode::CommandLine };
+    let service_mode = mode == Mode::Service;
     if let Err(e) = crate::timer::install() {
         tracing::warn!("no precise timer ({e}); using tokio's, to the millisecond");
     }
@@ -96,7 +97,7 @@ pub async fn run(cli: Cli, settings: Settings, log: Log, mut signals: Signals) -
         env: crate::supervisor::child_env(),
         stdout: (!settings.quiet && !service_mode)
             .then(|| Stdout::new(settings.log.display().to_string())),
-        service: service_mode,
+        mode,
         failing: Cell::new(0),
         recovering: Cell::new(0),
     });
@@ -179,6 +180,13 @@ pub async fn run(cli: Cli, settings: Settings, log: Log, mut signals: Signals) -
 impl Service {
     fn event(&self, level: Level, text: &str) {
         self.log.write(SystemTime::now(), level, "heat", text.as_bytes(), 0);
+    }
+
+    /// A refused reload, on stderr and in the log; the running configuration stays.
+    fn reload_failed(&mut self, reason: &dyn std::fmt::Display) {
+        let text = format!("reload failed, keeping the running configuration: {reason}");
+        tracing::error!("{text}");
+        self.event(Level::Err, &text);
     }
 
     fn send(&mut self, c: Control) {
@@ -297,22 +305,14 @@ impl Service {
         let env = Env { mode: Mode::Service, known_pids, reload: true, ..Env::current() };
         let settings = match config::settings_from_cli(&self.cli, &env) {
             Ok(s) => s,
-            Err(ConfigError(reason)) => {
-                tracing::error!("reload failed, keeping the running configuration: {reason}");
-                let text = format!("reload failed, keeping the running configuration: {reason}");
-                self.event(Level::Err, &text);
-                return;
-            }
+            Err(e) => return self.reload_failed(&e),
         };
         for w in &settings.warnings {
             tracing::warn!("{w}");
         }
         // A file whose probes cannot all have their fds is refused as a whole.
         if let Err(e) = raise_nofile_limit(settings.probes.len()) {
-            tracing::error!("reload failed, keeping the running configuration: {e}");
-            let text = format!("reload failed, keeping the running configuration: {e}");
-            self.event(Level::Err, &text);
-            return;
+            return self.reload_failed(&e);
         }
         if settings.log != self.log_path {
             self.log.reopen_at(&settings.log);
@@ -325,22 +325,35 @@ impl Service {
     }
 }
 
+/// Why the open-file limit cannot cover the probes. The errno is part of the
+/// text rather than a source: callers print one line, and a chain printer
+/// would say it twice.
+#[derive(Debug, thiserror::Error)]
+pub enum NofileError {
+    #[error("{errno}")]
+    Read { errno: nix::errno::Errno },
+    #[error(
+        "the hard limit on open files ({hard}) is too low for {probes} probes (need {need}); raise LimitNOFILE or ulimit -Hn"
+    )]
+    HardLimit { hard: u64, probes: usize, need: u64 },
+    #[error("cannot raise the open-file limit: {errno}")]
+    Raise { errno: nix::errno::Errno },
+}
+
 /// Raises the soft open-file limit toward the hard one, as far as the probes
 /// need: a few fds per running probe (pipe, pidfd, target pidfd).
-pub fn raise_nofile_limit(probes: usize) -> Result<(), String> {
+pub fn raise_nofile_limit(probes: usize) -> Result<(), NofileError> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let need = 64 + 4 * probes as u64;
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| e.to_string())?;
+    let (soft, hard) =
+        getrlimit(Resource::RLIMIT_NOFILE).map_err(|errno| NofileError::Read { errno })?;
     if soft >= need {
         return Ok(());
     }
     if hard < need {
-        return Err(format!(
-            "the hard limit on open files ({hard}) is too low for {probes} probes (need {need}); raise LimitNOFILE or ulimit -Hn"
-        ));
+        return Err(NofileError::HardLimit { hard, probes, need });
     }
-    setrlimit(Resource::RLIMIT_NOFILE, need, hard)
-        .map_err(|e| format!("cannot raise the open-file limit: {e}"))
+    setrlimit(Resource::RLIMIT_NOFILE, need, hard).map_err(|errno| NofileError::Raise { errno })
 }
 
 /// Waits for the config file to change; never, without a watch.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::config::{Check, Hook, ProbeConfig, TargetSpec};
+use crate::config::{Check, Hook, Mode, ProbeConfig, TargetSpec};
 use crate::exec::{self, Kind, Outcome, Report, Spec, Stop};
 use crate::log::{Level, Log};
 use crate::probe::{Action, CheckResult, Dest, Event, HookEnv, Note, Probe, Rules};
@@ -70,10 +70,9 @@ pub struct Shared {
     pub env: Arc<Env>,
     /// Command-line mode: per-check lines on stdout (unless quiet).
     pub stdout: Option<Stdout>,
-    /// Service mode (`-c`): entries are named `[probe] …`, and a lost target
-    /// or a child killed from outside is the probe's trouble; on the command
-    /// line it ends heat (README "Fatal conditions").
-    pub service: bool,
+    /// Service mode (`-c`): entries are named `[probe] …`. What trouble does
+    /// follows from it ([`OnTrouble::of`]).
+    pub mode: Mode,
     /// Probes failing now, and those in recovery (systemd's STATUS line).
     pub failing: Cell<usize>,
     pub recovering: Cell<usize>,
@@ -118,12 +117,69 @@ pub enum Control {
     Retire,
 }
 
+impl Shared {
+    pub fn on_trouble(&self) -> OnTrouble {
+        OnTrouble::of(self.mode)
+    }
+}
+
+/// What trouble does: a target lost, or a check or hook killed or stopped by
+/// a signal heat did not send. Decided here once; every site asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnTrouble {
+    /// The command line: heat is one process's companion, so trouble ends it
+    /// (README "Fatal conditions").
+    Exit,
+    /// Service mode: the probe's trouble, an ERR entry; the probe goes on.
+    Log,
+}
+
+impl OnTrouble {
+    pub fn of(mode: Mode) -> OnTrouble {
+        match mode {
+            Mode::CommandLine => OnTrouble::Exit,
+            Mode::Service => OnTrouble::Log,
+        }
+    }
+}
+
+/// Which of a probe's children something is about, as messages name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Run {
+    Check,
+    /// A hook, by its path as given.
+    Hook(String),
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Run::Check => f.write_str("check"),
+            Run::Hook(display) => write!(f, "hook {display}"),
+        }
+    }
+}
+
+/// A fatal condition: why heat ends (command line only). The text is what
+/// stderr and the ERR entry say.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Fatal {
+    /// The target exited without a successor, or none was found at start;
+    /// `note` is the probe's note as the log has it.
+    #[error("{note}")]
+    Target { note: String },
+    #[error("{run} pid {pid} was killed by {signal}, not sent by heat")]
+    Killed { run: Run, pid: u32, signal: Signal },
+    #[error("{run} pid {pid} was stopped by {signal}")]
+    Stopped { run: Run, pid: u32, signal: Signal },
+}
+
 /// How a supervisor ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Exit {
     Stopped,
     /// A fatal condition (command-line mode); already printed and logged.
-    Fatal(String),
+    Fatal(Fatal),
 }
 
 /// How long a hook waits for a stopping fault signal to take effect: the
@@ -189,7 +245,7 @@ impl Supervisor {
         t0: Instant,
         prior: Option<Handover>,
     ) -> Supervisor {
-        let names = if shared.service {
+        let names = if shared.mode == Mode::Service {
             Names {
                 check: format!("[{}] {}", cfg.name, cfg.display),
                 heat: format!("[{}] heat", cfg.name),
@@ -200,7 +256,7 @@ impl Supervisor {
         };
         let check_spec = Rc::new(Ready::new(check_spec(&cfg, &shared)));
         let mut rules = Rules::from_config(&cfg);
-        rules.service = shared.service;
+        rules.service = shared.on_trouble() == OnTrouble::Log;
         let mut probe = Probe::new(rules, t0);
         let mut inherited = None;
         if let Some(prior) = prior.filter(|p| p.target.is_some() && p.target == cfg.target) {
@@ -229,8 +285,8 @@ impl Supervisor {
         mut control: mpsc::UnboundedReceiver<Control>,
     ) -> (Exit, Handover) {
         let first = self.probe.start();
-        if let Err(msg) = self.execute(first, "") {
-            return Box::pin(self.fatal(msg)).await;
+        if let Err(fatal) = self.execute(first, "") {
+            return Box::pin(self.fatal(fatal)).await;
         }
         // The ways out are rare: boxed, they keep every probe's task small.
         loop {
@@ -243,7 +299,7 @@ impl Supervisor {
                 report = poll_running(&mut self.running) => {
                     match self.finished(report) {
                         Ok(event) => event,
-                        Err(msg) => return Box::pin(self.fatal(msg)).await,
+                        Err(fatal) => return Box::pin(self.fatal(fatal)).await,
                     }
                 }
                 () = target_exited(&self.target) => {
@@ -271,8 +327,8 @@ impl Supervisor {
             };
             if let Some(event) = event {
                 let actions = self.probe.on(event, now());
-                if let Err(msg) = self.execute(actions, "") {
-                    return Box::pin(self.fatal(msg)).await;
+                if let Err(fatal) = self.execute(actions, "") {
+                    return Box::pin(self.fatal(fatal)).await;
                 }
                 let s = self.probe.status();
                 self.tally.set(s.fails > 0, s.recovery);
@@ -297,13 +353,13 @@ impl Supervisor {
 
     /// Carries out the probe's actions in order; `why` is appended to the log
     /// entry of a signal. `Err` is a fatal condition (command line).
-    fn execute(&mut self, actions: Vec<Action>, why: &str) -> Result<(), String> {
+    fn execute(&mut self, actions: Vec<Action>, why: &str) -> Result<(), Fatal> {
         let done = self.execute_all(actions, why);
         self.freezing = None;
         done
     }
 
-    fn execute_all(&mut self, actions: Vec<Action>, why: &str) -> Result<(), String> {
+    fn execute_all(&mut self, actions: Vec<Action>, why: &str) -> Result<(), Fatal> {
         for action in actions {
             match action {
                 Action::StartCheck => self.start_check(),
@@ -322,7 +378,8 @@ impl Supervisor {
                     let more = self.probe.on(answer, now());
                     self.execute_all(more, why)?;
                 }
-                Action::Fatal(note) => return Err(self.note_text(&note)),
+                // The probe asked `OnTrouble` through its rules.
+                Action::Fatal(note) => return Err(Fatal::Target { note: self.note_text(&note) }),
             }
         }
         Ok(())
@@ -444,13 +501,10 @@ impl Supervisor {
     }
 
     /// Logs a finished run and turns it into the probe's event.
-    fn finished(&mut self, report: Report) -> Result<Option<Event>, String> {
+    fn finished(&mut self, report: Report) -> Result<Option<Event>, Fatal> {
         let job = self.running.take().expect("a run was polled").job;
-        let what = match self.hook_of(job) {
-            Some(h) => format!("hook {}", h.display),
-            None => "check".to_string(),
-        };
         if let Outcome::NotRun(error) = &report.outcome {
+            let what = self.run_of(job);
             // heat's own trouble (no fds, no memory): an ERR of heat's, never
             // the probe's failure: nothing is counted, signalled or hooked.
             let next = if job == Job::Check { "; tried again at the next tick" } else { "" };
@@ -460,17 +514,15 @@ impl Supervisor {
         self.log_run(job, &report);
         let pid = report.pid.unwrap_or(0);
         let trouble = match report.outcome {
-            Outcome::Signaled(sig) => {
-                Some((format!("{what} pid {pid} was killed by {sig}, not sent by heat"), sig))
-            }
-            Outcome::Stopped(sig) => Some((format!("{what} pid {pid} was stopped by {sig}"), sig)),
+            Outcome::Signaled(signal) => Some(Fatal::Killed { run: self.run_of(job), pid, signal }),
+            Outcome::Stopped(signal) => Some(Fatal::Stopped { run: self.run_of(job), pid, signal }),
             _ => None,
         };
-        if let Some((msg, _)) = &trouble {
-            if !self.shared.service {
-                return Err(msg.clone());
+        if let Some(trouble) = trouble {
+            match self.shared.on_trouble() {
+                OnTrouble::Exit => return Err(trouble),
+                OnTrouble::Log => self.event(Level::Err, &trouble.to_string()),
             }
-            self.event(Level::Err, msg);
         }
         let code = match report.outcome {
             Outcome::Exited(code) => code,
@@ -487,6 +539,13 @@ impl Supervisor {
             out.line(ended_unix, code);
         }
         Ok(Some(Event::CheckDone(CheckResult { code, pid: report.pid, ended_unix })))
+    }
+
+    fn run_of(&self, job: Job) -> Run {
+        match self.hook_of(job) {
+            Some(h) => Run::Hook(h.display.clone()),
+            None => Run::Check,
+        }
     }
 
     fn hook_of(&self, job: Job) -> Option<&Hook> {
@@ -632,12 +691,13 @@ impl Supervisor {
 
     /// A fatal condition: said at once, on stderr and in the log; then the
     /// running child is ended as in a stop.
-    async fn fatal(&mut self, msg: String) -> (Exit, Handover) {
+    async fn fatal(&mut self, fatal: Fatal) -> (Exit, Handover) {
+        let msg = fatal.to_string();
         self.event(Level::Err, &msg);
         say(&msg);
         let (_tx, mut rx) = mpsc::unbounded_channel();
         self.stop(Some(Stop::Graceful), &mut rx).await;
-        (Exit::Fatal(msg), Handover::default())
+        (Exit::Fatal(fatal), Handover::default())
     }
 }
 
@@ -731,7 +791,7 @@ mod tests {
                     log: Log::open(&dir.0.join("log")).unwrap(),
                     env: child_env(),
                     stdout: None,
-                    service: true,
+                    mode: Mode::Service,
                     failing: Cell::new(0),
                     recovering: Cell::new(0),
                 });
