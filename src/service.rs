@@ -80,6 +80,8 @@ struct Service {
     status: String,
     /// Probes whose state entry (USR1) their next supervisor must write.
     owed_status: BTreeSet<String>,
+    /// The last reload was refused: the next good one says so is over.
+    reload_failed: bool,
 }
 
 /// Runs until TERM/INT or, on the command line, a fatal condition.
@@ -113,6 +115,7 @@ pub async fn run(cli: Cli, settings: Settings, log: Log, mut signals: Signals) -
         notifier: Notifier::from_env(),
         status: String::new(),
         owed_status: BTreeSet::new(),
+        reload_failed: false,
     };
     let mut watch = match &settings.config {
         Some(path) => ConfigWatch::new(path),
@@ -187,6 +190,7 @@ impl Service {
         let text = format!("reload failed, keeping the running configuration: {reason}");
         tracing::error!("{text}");
         self.event(Level::Err, &text);
+        self.reload_failed = true;
     }
 
     fn send(&mut self, c: Control) {
@@ -319,8 +323,9 @@ impl Service {
             self.log_path = settings.log.clone();
         }
         let plan = self.apply(settings.probes);
-        if asked || !plan.is_noop() {
-            self.event(Level::Info, &plan.summary());
+        let after_failure = std::mem::take(&mut self.reload_failed);
+        for text in reload::entries(&plan, asked, after_failure) {
+            self.event(Level::Info, &text);
         }
     }
 }
