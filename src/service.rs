@@ -23,7 +23,7 @@ use crate::exec::Stop;
 use crate::log::{Level, Log};
 use crate::reload::{self, Plan};
 use crate::sd_notify::Notifier;
-use crate::supervisor::{Control, Exit, Handover, Shared, Stdout, Supervisor};
+use crate::supervisor::{Children, Control, Exit, Handover, Shared, Stdout, Supervisor};
 use crate::watch::ConfigWatch;
 
 /// How often systemd's STATUS line is refreshed (when it changed).
@@ -102,6 +102,7 @@ pub async fn run(cli: Cli, settings: Settings, log: Log, mut signals: Signals) -
         mode,
         failing: Cell::new(0),
         recovering: Cell::new(0),
+        children: Children::Exec,
     });
     let mut svc = Service {
         cli,

@@ -76,6 +76,33 @@ pub struct Shared {
     /// Probes failing now, and those in recovery (systemd's STATUS line).
     pub failing: Cell<usize>,
     pub recovering: Cell<usize>,
+    /// Where checks and hooks come from.
+    pub children: Children,
+}
+
+/// Where a probe's children come from: exec.rs, or in unit tests a script
+/// played on tokio's clock, so the supervisor's timing is tested paused.
+/// An enum rather than a trait object: outside tests it has one variant, so
+/// the real path costs nothing more than the direct call.
+#[derive(Clone, Default)]
+pub enum Children {
+    #[default]
+    Exec,
+    #[cfg(test)]
+    Scripted(Rc<fake::Script>),
+}
+
+impl Children {
+    async fn run(&self, ready: &Ready, stop: watch::Receiver<Stop>) -> Report {
+        match self {
+            Children::Exec => match &ready.prepared {
+                Ok(prepared) => exec::run_prepared(&ready.spec, prepared, stop, |_| {}).await,
+                Err(not_started) => not_started.clone(),
+            },
+            #[cfg(test)]
+            Children::Scripted(script) => script.play(&ready.spec, stop).await,
+        }
+    }
 }
 
 /// This probe's part in the shared counts, withdrawn when it ends.
@@ -416,7 +443,16 @@ impl Supervisor {
     }
 
     fn event(&self, level: Level, text: &str) {
-        self.shared.log.write(SystemTime::now(), level, &self.names.heat, text.as_bytes(), 0);
+        self.write(SystemTime::now(), level, &self.names.heat, text.as_bytes(), 0);
+    }
+
+    /// Every entry of the probe's goes through here.
+    fn write(&self, time: SystemTime, level: Level, name: &str, body: &[u8], dropped: u64) {
+        #[cfg(test)]
+        if let Children::Scripted(script) = &self.shared.children {
+            script.saw(level, name, body);
+        }
+        self.shared.log.write(time, level, name, body, dropped);
     }
 
     /// The answer to the probe's `FindTarget`: the pid, or the pidfile's
@@ -488,14 +524,12 @@ impl Supervisor {
     fn spawn(&mut self, job: Job, ready: Rc<Ready>) {
         let (stop, rx) = watch::channel(Stop::No);
         let frozen = self.freezing.filter(|_| job != Job::Check);
+        let children = self.shared.children.clone();
         let report = Box::pin(async move {
             if let Some(pid) = frozen {
                 target::stopped(pid, STOP_TAKES_EFFECT).await;
             }
-            match &ready.prepared {
-                Ok(prepared) => exec::run_prepared(&ready.spec, prepared, rx, |_| {}).await,
-                Err(not_started) => not_started.clone(),
-            }
+            children.run(&ready, rx).await
         });
         self.running = Some(Running { job, stop, report });
     }
@@ -581,9 +615,8 @@ impl Supervisor {
             Outcome::Exited(0) | Outcome::Ended => Level::Info,
             _ => Level::Fail,
         };
-        let log = &self.shared.log;
         match marker {
-            None => log.write(report.ended, level, &name, &report.output, report.dropped),
+            None => self.write(report.ended, level, &name, &report.output, report.dropped),
             Some(m) => {
                 let mut body = Vec::with_capacity(report.output.len() + m.len() + 10);
                 body.extend_from_slice(&report.output);
@@ -591,7 +624,7 @@ impl Supervisor {
                     body.push(b'\n');
                 }
                 body.extend_from_slice(format!("[heat: {m}]\n").as_bytes());
-                log.write(report.ended, level, &name, &body, report.dropped);
+                self.write(report.ended, level, &name, &body, report.dropped);
             }
         }
     }
@@ -767,11 +800,427 @@ fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// Scripted children for unit tests, after watchexec's `TestChild`: each run
+/// plays what the test said ("exits 1 after 30 ms", "hangs", "ignores TERM")
+/// on tokio's clock, answering timeouts and stop requests as exec.rs does, and
+/// the script keeps a journal of what happened when, beside the entries the
+/// supervisor wrote.
+#[cfg(test)]
+pub mod fake {
+    use std::cell::{Cell, RefCell};
+    use std::collections::BTreeMap;
+    use std::time::{Duration, SystemTime};
+
+    use tokio::sync::watch;
+    use tokio::time::Instant;
+
+    use crate::exec::{GRACE, Kind, Outcome, Report, Spec, Stop};
+    use crate::log::Level;
+    use crate::signal::Signal;
+
+    /// What one scripted child does.
+    #[derive(Clone, Debug)]
+    pub struct Child {
+        /// When it ends by itself, and how; `None`: never.
+        end: Option<(Duration, Outcome)>,
+        ignores_term: bool,
+    }
+
+    impl Child {
+        /// Exits with `code` at once (see [`Child::after`]).
+        pub fn exits(code: i32) -> Child {
+            Child { end: Some((Duration::ZERO, Outcome::Exited(code))), ignores_term: false }
+        }
+        /// Killed by `signal` from outside.
+        pub fn killed_by(signal: Signal) -> Child {
+            Child { end: Some((Duration::ZERO, Outcome::Signaled(signal))), ignores_term: false }
+        }
+        /// Stopped by `signal` from outside (exec.rs then kills it).
+        pub fn stopped_by(signal: Signal) -> Child {
+            Child { end: Some((Duration::ZERO, Outcome::Stopped(signal))), ignores_term: false }
+        }
+        /// heat cannot start it (no fds, no memory).
+        pub fn not_run() -> Child {
+            Child {
+                end: Some((Duration::ZERO, Outcome::NotRun("no fds".into()))),
+                ignores_term: false,
+            }
+        }
+        pub fn hangs() -> Child {
+            Child { end: None, ignores_term: false }
+        }
+        /// Ends `ms` after it started.
+        pub fn after(mut self, ms: u64) -> Child {
+            if let Some((at, _)) = &mut self.end {
+                *at = Duration::from_millis(ms);
+            }
+            self
+        }
+        /// TERM does nothing: only KILL, after the grace, ends it.
+        pub fn ignoring_term(mut self) -> Child {
+            self.ignores_term = true;
+            self
+        }
+    }
+
+    type Plan = Box<dyn Fn(&str, usize) -> Child>;
+
+    pub struct Script {
+        t0: Instant,
+        /// What the `n`th run (from 0) of a program does.
+        plan: Plan,
+        runs: RefCell<BTreeMap<String, usize>>,
+        next_pid: Cell<u32>,
+        journal: RefCell<Vec<String>>,
+    }
+
+    impl Script {
+        /// Times in the journal are milliseconds since now.
+        pub fn new(plan: impl Fn(&str, usize) -> Child + 'static) -> Script {
+            Script {
+                t0: Instant::now(),
+                plan: Box::new(plan),
+                runs: RefCell::new(BTreeMap::new()),
+                next_pid: Cell::new(1001),
+                journal: RefCell::new(Vec::new()),
+            }
+        }
+
+        /// `"30 start fail.sh 1002"`, …, in order.
+        pub fn journal(&self) -> Vec<String> {
+            self.journal.borrow().clone()
+        }
+
+        pub fn note(&self, what: impl std::fmt::Display) {
+            let ms = Instant::now().duration_since(self.t0).as_millis();
+            self.journal.borrow_mut().push(format!("{ms} {what}"));
+        }
+
+        /// An entry the supervisor wrote: type, name and its last line.
+        pub fn saw(&self, level: Level, name: &str, body: &[u8]) {
+            let body = String::from_utf8_lossy(body);
+            match body.lines().last() {
+                Some(last) => self.note(format_args!("{level} {name}: {last}")),
+                None => self.note(format_args!("{level} {name}")),
+            }
+        }
+
+        pub async fn play(&self, spec: &Spec, mut stop: watch::Receiver<Stop>) -> Report {
+            let report = |pid, outcome| Report {
+                pid,
+                outcome,
+                output: Vec::new(),
+                dropped: 0,
+                ended: SystemTime::now(),
+            };
+            if *stop.borrow_and_update() != Stop::No {
+                return report(None, Outcome::Ended);
+            }
+            let name = spec.program.display().to_string();
+            let n = {
+                let mut runs = self.runs.borrow_mut();
+                let n = runs.entry(name.clone()).or_default();
+                *n += 1;
+                *n - 1
+            };
+            let child = (self.plan)(&name, n);
+            if let Some((_, Outcome::NotRun(e))) = &child.end {
+                self.note(format_args!("not run {name}"));
+                return report(None, Outcome::NotRun(e.clone()));
+            }
+            let pid = self.next_pid.get();
+            self.next_pid.set(pid + 1);
+            let code = spec.env_extra.iter().find(|(k, _)| k == "HEAT_FAIL_CODE");
+            match code {
+                Some((_, c)) => self.note(format_args!("start {name} {pid} code {}", c.display())),
+                None => self.note(format_args!("start {name} {pid}")),
+            }
+
+            let started = Instant::now();
+            let ends_at = child.end.as_ref().map(|(after, _)| started + *after);
+            let timeout_at = started + spec.timeout;
+            let (mut requested, mut timed_out, mut stop_open) = (false, false, true);
+            let mut kill_at: Option<Instant> = None;
+            // TERM: the end at once, or KILL after the grace for a child that ignores it.
+            let term = |kill_at: &mut Option<Instant>| {
+                self.note(format_args!("TERM {pid}"));
+                if !child.ignores_term {
+                    return true;
+                }
+                let at = Instant::now() + GRACE;
+                *kill_at = Some(kill_at.map_or(at, |k| k.min(at)));
+                false
+            };
+            let natural = loop {
+                tokio::select! {
+                    biased;
+                    () = at(ends_at) => break child.end.clone().map(|(_, o)| o),
+                    () = tokio::time::sleep_until(timeout_at), if !timed_out => {
+                        timed_out = true;
+                        match spec.kind {
+                            Kind::Check => {
+                                self.note(format_args!("KILL {pid}"));
+                                break None;
+                            }
+                            Kind::Hook if term(&mut kill_at) => break None,
+                            Kind::Hook => {}
+                        }
+                    }
+                    () = at(kill_at) => {
+                        self.note(format_args!("KILL {pid}"));
+                        break None;
+                    }
+                    changed = stop.changed(), if stop_open => match changed {
+                        Err(_) => stop_open = false,
+                        Ok(()) => match *stop.borrow_and_update() {
+                            Stop::No => {}
+                            Stop::Graceful => {
+                                requested = true;
+                                if term(&mut kill_at) {
+                                    break None;
+                                }
+                            }
+                            Stop::Now => {
+                                requested = true;
+                                self.note(format_args!("KILL {pid}"));
+                                break None;
+                            }
+                        },
+                    },
+                }
+            };
+            // As exec.rs decides: heat's request, then the timeout, then the child.
+            let outcome = match natural {
+                _ if requested => Outcome::Ended,
+                _ if timed_out => Outcome::TimedOut,
+                Some(o) => o,
+                None => unreachable!("a child ends by itself, a timeout or a request"),
+            };
+            self.note(format_args!("end {pid} {outcome:?}"));
+            report(Some(pid), outcome)
+        }
+    }
+
+    async fn at(deadline: Option<Instant>) {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::fake::{Child, Script};
     use super::*;
     use crate::config::Check;
     use crate::testutil::{TempDir, probe_config};
+    use tokio::time::sleep;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Probe `p`: its check is the program `check`, scripted by the test.
+    fn scripted(interval_ms: u64) -> ProbeConfig {
+        ProbeConfig {
+            check: Check::Exec { program: "check".into(), args: Vec::new() },
+            display: "check".into(),
+            interval: ms(interval_ms),
+            timeout: ms(interval_ms),
+            ..probe_config("p")
+        }
+    }
+
+    fn hook(name: &str) -> Option<Hook> {
+        Some(Hook { path: name.into(), display: name.into() })
+    }
+
+    /// A supervisor's world on tokio's paused clock: scripted children, a
+    /// log in a temp dir, and the journal of both.
+    struct Bench {
+        script: Rc<Script>,
+        shared: Rc<Shared>,
+        _dir: TempDir,
+    }
+
+    impl Bench {
+        fn new(mode: Mode, plan: impl Fn(&str, usize) -> Child + 'static) -> Bench {
+            let dir = TempDir::new("supervisor-paused");
+            let script = Rc::new(Script::new(plan));
+            let shared = Rc::new(Shared {
+                log: Log::open(&dir.0.join("log")).unwrap(),
+                env: Arc::new(Env::new(Vec::<(&str, &str)>::new())),
+                stdout: None,
+                mode,
+                failing: Cell::new(0),
+                recovering: Cell::new(0),
+                children: Children::Scripted(script.clone()),
+            });
+            Bench { script, shared, _dir: dir }
+        }
+
+        /// Runs a supervisor of `cfg` from now until it returns (at most 60 s
+        /// of simulated time), with `drive` beside it sending heat's requests;
+        /// the journal notes the return.
+        async fn run(
+            &self,
+            cfg: ProbeConfig,
+            drive: impl AsyncFnOnce(&mpsc::UnboundedSender<Control>),
+        ) -> Exit {
+            let (control, rx) = mpsc::unbounded_channel();
+            let sup = Box::new(Supervisor::new(Arc::new(cfg), self.shared.clone(), now(), None));
+            let driver = async {
+                drive(&control).await;
+                // The sender stays open: a closed channel is a stop of its own.
+                std::future::pending::<()>().await
+            };
+            // A supervisor that never returns fails the test; paused, this is instant.
+            let bound = tokio::time::sleep(Duration::from_secs(60));
+            tokio::select! {
+                (exit, _) = sup.run(rx) => {
+                    self.script.note("returned");
+                    exit
+                }
+                () = driver => unreachable!(),
+                () = bound => panic!("the supervisor did not return within 60 s: {:?}", self.journal()),
+            }
+        }
+
+        fn journal(&self) -> Vec<String> {
+            self.script.journal()
+        }
+
+        /// When each check started, in ms.
+        fn check_starts(&self) -> Vec<u64> {
+            self.journal()
+                .iter()
+                .filter(|l| l.contains(" start check "))
+                .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+                .collect()
+        }
+    }
+
+    impl Drop for Bench {
+        fn drop(&mut self) {
+            // Before the temp dir goes: the writer thread must be done with it.
+            self.shared.log.flush(Duration::from_secs(5));
+        }
+    }
+
+    /// Sends `c` at `at_ms` (from the start).
+    async fn at(at_ms: u64, control: &mpsc::UnboundedSender<Control>, c: Control) {
+        sleep(ms(at_ms)).await;
+        control.send(c).unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn checks_start_at_t0_plus_k_intervals() {
+        let b = Bench::new(Mode::Service, |_, _| Child::exits(0).after(30));
+        let stop = Control::Stop(Stop::Graceful);
+        let exit = b.run(scripted(100), async |c| at(450, c, stop).await).await;
+        assert_eq!(exit, Exit::Stopped);
+        assert_eq!(b.check_starts(), [0, 100, 200, 300, 400]);
+        let ends: Vec<String> =
+            b.journal().into_iter().filter(|l| l.ends_with("INFO [p] check")).collect();
+        assert_eq!(
+            ends,
+            [
+                "30 INFO [p] check",
+                "130 INFO [p] check",
+                "230 INFO [p] check",
+                "330 INFO [p] check",
+                "430 INFO [p] check"
+            ]
+        );
+        assert_eq!(b.journal().last().unwrap(), "450 returned");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_at_its_timeout_is_killed_then_and_fails() {
+        let b =
+            Bench::new(Mode::Service, |_, n| if n == 0 { Child::hangs() } else { Child::exits(0) });
+        let cfg = ProbeConfig { timeout: ms(250), ..scripted(1000) };
+        let exit = b.run(cfg, async |c| at(1100, c, Control::Stop(Stop::Graceful)).await).await;
+        assert_eq!(exit, Exit::Stopped);
+        assert_eq!(
+            b.journal(),
+            [
+                "0 start check 1001",
+                "250 KILL 1001",
+                "250 end 1001 TimedOut",
+                "250 FAIL [p] check: [heat: timed out after 250ms, killed]",
+                "1000 start check 1002",
+                "1000 end 1002 Exited(0)",
+                "1000 INFO [p] check",
+                "1100 returned",
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_check_runs_the_fail_hook_at_once() {
+        let b = Bench::new(Mode::Service, |program, n| match (program, n) {
+            ("check", 0) => Child::exits(1).after(30),
+            ("check", _) => Child::exits(0).after(10),
+            _ => Child::exits(0).after(20),
+        });
+        let cfg = ProbeConfig { fail: hook("fail.sh"), ..scripted(100) };
+        b.run(cfg, async |c| at(150, c, Control::Stop(Stop::Graceful)).await).await;
+        assert_eq!(
+            b.journal(),
+            [
+                "0 start check 1001",
+                "30 end 1001 Exited(1)",
+                "30 FAIL [p] check",
+                "30 start fail.sh 1002 code 1",
+                "50 end 1002 Exited(0)",
+                "50 INFO [p] fail.sh",
+                "100 start check 1003",
+                "110 end 1003 Exited(0)",
+                "110 INFO [p] check",
+                "150 returned",
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_threshold_reached_runs_the_recovery_hook_then_a_check_at_once() {
+        let b = Bench::new(Mode::Service, |program, n| match (program, n) {
+            ("check", 0..3) => Child::exits(2).after(10),
+            ("check", _) => Child::exits(0).after(10),
+            _ => Child::exits(0).after(50),
+        });
+        let threshold = std::num::NonZeroU32::new(3).unwrap();
+        let cfg = ProbeConfig { threshold, recovery: hook("recover.sh"), ..scripted(100) };
+        b.run(cfg, async |c| at(350, c, Control::Stop(Stop::Graceful)).await).await;
+        assert_eq!(
+            b.journal(),
+            [
+                "0 start check 1001",
+                "10 end 1001 Exited(2)",
+                "10 FAIL [p] check",
+                "100 start check 1002",
+                "110 end 1002 Exited(2)",
+                "110 FAIL [p] check",
+                "200 start check 1003",
+                "210 end 1003 Exited(2)",
+                "210 FAIL [p] check",
+                "210 INFO [p] heat: recovery round 1: 3 consecutive failures",
+                "210 start recover.sh 1004 code 2",
+                "260 end 1004 Exited(0)",
+                "260 INFO [p] recover.sh",
+                "260 start check 1005",
+                "270 end 1005 Exited(0)",
+                "270 INFO [p] check",
+                "270 INFO [p] heat: recovered after 3 consecutive failures",
+                "300 start check 1006",
+                "310 end 1006 Exited(0)",
+                "310 INFO [p] check",
+                "350 returned",
+            ]
+        );
+    }
 
     /// A supervisor of `cfg` on heat's own runtime (current thread, precise
     /// timer), run on a thread of its own so that a wedged runtime fails the
@@ -794,6 +1243,7 @@ mod tests {
                     mode: Mode::Service,
                     failing: Cell::new(0),
                     recovering: Cell::new(0),
+                    children: Children::Exec,
                 });
                 let (control, rx) = mpsc::unbounded_channel();
                 let sup = Box::new(Supervisor::new(Arc::new(cfg), shared, now(), None));
@@ -806,6 +1256,167 @@ mod tests {
             });
         });
         rx
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ticks_while_a_check_runs_start_nothing_then_one_check_at_once() {
+        let b =
+            Bench::new(Mode::Service, |_, n| Child::exits(0).after(if n < 2 { 230 } else { 10 }));
+        let cfg = ProbeConfig { timeout: ms(1000), ..scripted(100) };
+        b.run(cfg, async |c| at(650, c, Control::Stop(Stop::Graceful)).await).await;
+        // 100 and 200 pass during the first check, 300 and 400 during the
+        // second; the third runs when it ends, and the grid is kept.
+        assert_eq!(b.check_starts(), [0, 230, 460, 500, 600]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retired_probe_lets_its_hook_finish_within_the_hook_timeout() {
+        let plan = |hook: fn() -> Child| {
+            move |program: &str, _| match program {
+                "check" => Child::exits(1).after(10),
+                _ => hook(),
+            }
+        };
+        let cfg = ProbeConfig { fail: hook("fail.sh"), hook_timeout: ms(1000), ..scripted(100) };
+        // A hook that ends by itself is not touched: no TERM.
+        let b = Bench::new(Mode::Service, plan(|| Child::exits(0).after(200)));
+        let exit = b.run(cfg.clone(), async |c| at(50, c, Control::Retire).await).await;
+        assert_eq!(exit, Exit::Stopped);
+        assert_eq!(
+            b.journal()[3..],
+            [
+                "10 start fail.sh 1002 code 1",
+                "210 end 1002 Exited(0)",
+                "210 INFO [p] fail.sh",
+                "210 returned",
+            ]
+        );
+        // A hook that hangs is ended at its hook timeout, from its start.
+        let b = Bench::new(Mode::Service, plan(Child::hangs));
+        b.run(cfg, async |c| at(50, c, Control::Retire).await).await;
+        assert_eq!(
+            b.journal()[3..],
+            [
+                "10 start fail.sh 1002 code 1",
+                "1010 TERM 1002",
+                "1010 end 1002 TimedOut",
+                "1010 FAIL [p] fail.sh: [heat: timed out after 1s, terminated]",
+                "1010 returned",
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_ignoring_term_is_killed_after_the_grace_or_at_a_second_stop() {
+        let b = Bench::new(Mode::Service, |_, _| Child::hangs().ignoring_term());
+        let cfg = ProbeConfig { timeout: ms(60_000), ..scripted(60_000) };
+        b.run(cfg.clone(), async |c| at(50, c, Control::Stop(Stop::Graceful)).await).await;
+        assert_eq!(
+            b.journal(),
+            [
+                "0 start check 1001",
+                "50 TERM 1001",
+                "5050 KILL 1001",
+                "5050 end 1001 Ended",
+                "5050 INFO [p] check: [heat: ended by heat]",
+                "5050 returned",
+            ]
+        );
+        let b = Bench::new(Mode::Service, |_, _| Child::hangs().ignoring_term());
+        b.run(cfg, async |c| {
+            at(50, c, Control::Stop(Stop::Graceful)).await;
+            at(1000, c, Control::Stop(Stop::Now)).await;
+        })
+        .await;
+        assert_eq!(b.journal()[2..4], ["1050 KILL 1001", "1050 end 1001 Ended"]);
+        assert_eq!(b.journal().last().unwrap(), "1050 returned");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_killed_from_outside_ends_heat_on_the_command_line_only() {
+        let plan = |_: &str, n| {
+            if n == 0 { Child::killed_by(Signal::KILL).after(20) } else { Child::exits(0) }
+        };
+        let msg = "check pid 1001 was killed by SIGKILL, not sent by heat";
+
+        let b = Bench::new(Mode::CommandLine, plan);
+        let exit = b.run(scripted(100), async |_| {}).await;
+        let fatal = Fatal::Killed { run: Run::Check, pid: 1001, signal: Signal::KILL };
+        assert_eq!(fatal.to_string(), msg);
+        assert_eq!(exit, Exit::Fatal(fatal));
+        assert_eq!(
+            b.journal(),
+            [
+                "0 start check 1001",
+                "20 end 1001 Signaled(Signal(9))",
+                "20 FAIL check: [heat: killed by SIGKILL]",
+                &format!("20 ERR heat: {msg}"),
+                "20 returned",
+            ]
+        );
+
+        let b = Bench::new(Mode::Service, plan);
+        let exit =
+            b.run(scripted(100), async |c| at(150, c, Control::Stop(Stop::Graceful)).await).await;
+        assert_eq!(exit, Exit::Stopped);
+        assert_eq!(
+            b.journal(),
+            [
+                "0 start check 1001",
+                "20 end 1001 Signaled(Signal(9))",
+                "20 FAIL [p] check: [heat: killed by SIGKILL]",
+                &format!("20 ERR [p] heat: {msg}"),
+                "100 start check 1002",
+                "100 end 1002 Exited(0)",
+                "100 INFO [p] check",
+                "150 returned",
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stopped_hook_ends_heat_on_the_command_line_only() {
+        let plan = |program: &str, _| match program {
+            "check" => Child::exits(1),
+            _ => Child::stopped_by(Signal::STOP).after(5),
+        };
+        let cfg = ProbeConfig { fail: hook("fail.sh"), ..scripted(100) };
+        let b = Bench::new(Mode::CommandLine, plan);
+        let exit = b.run(cfg.clone(), async |_| {}).await;
+        let run = Run::Hook("fail.sh".into());
+        assert_eq!(exit, Exit::Fatal(Fatal::Stopped { run, pid: 1002, signal: Signal::STOP }));
+        assert_eq!(b.journal().last().unwrap(), "5 returned");
+        let said = "5 ERR heat: hook fail.sh pid 1002 was stopped by SIGSTOP";
+        assert!(b.journal().iter().any(|l| l == said), "{:?}", b.journal());
+
+        let b = Bench::new(Mode::Service, plan);
+        let exit = b.run(cfg, async |c| at(150, c, Control::Stop(Stop::Graceful)).await).await;
+        assert_eq!(exit, Exit::Stopped);
+        let said = "5 ERR [p] heat: hook fail.sh pid 1002 was stopped by SIGSTOP";
+        assert!(b.journal().iter().any(|l| l == said), "{:?}", b.journal());
+        assert_eq!(b.check_starts(), [0, 100]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_heat_could_not_run_counts_for_nothing_and_is_tried_at_the_next_tick() {
+        let b =
+            Bench::new(
+                Mode::CommandLine,
+                |_, n| if n == 0 { Child::not_run() } else { Child::exits(0) },
+            );
+        let cfg = ProbeConfig { fail: hook("fail.sh"), ..scripted(100) };
+        b.run(cfg, async |c| at(150, c, Control::Stop(Stop::Graceful)).await).await;
+        assert_eq!(
+            b.journal(),
+            [
+                "0 not run check",
+                "0 ERR heat: could not run the check: no fds; tried again at the next tick",
+                "100 start check 1001",
+                "100 end 1001 Exited(0)",
+                "100 INFO check",
+                "150 returned",
+            ]
+        );
     }
 
     #[test]
