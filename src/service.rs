@@ -218,6 +218,7 @@ impl Service {
             self.notifier.stopping();
         }
         if let Some(name) = why {
+            tracing::info!(signal = %name, "stopping");
             self.event(Level::Info, &format!("stopping on {name}"));
         }
         self.stopping = true;
@@ -256,6 +257,7 @@ impl Service {
             return;
         };
         let phase = if spread { reload::phase(name, cfg.interval) } else { Duration::ZERO };
+        tracing::debug!(probe = %name, phase_ms = phase.as_millis() as u64, "probe started");
         let t0 = tokio::time::Instant::now().into_std() + phase;
         let (control, rx) = mpsc::unbounded_channel();
         let sup = Box::new(Supervisor::new(cfg, self.shared.clone(), t0, prior));
@@ -270,6 +272,7 @@ impl Service {
     /// A supervisor returned: a changed probe it was blocking starts now,
     /// taking over its target if that is unchanged.
     fn finished(&mut self, name: &str, handover: Handover) {
+        tracing::debug!(probe = %name, "probe returned");
         self.running.remove(name);
         if handover.owes_status {
             self.owed_status.insert(name.to_string());
@@ -325,6 +328,14 @@ impl Service {
         }
         let plan = self.apply(settings.probes);
         let after_failure = std::mem::take(&mut self.reload_failed);
+        tracing::info!(
+            added = ?plan.added,
+            removed = ?plan.removed,
+            changed = ?plan.changed,
+            unchanged = plan.unchanged.len(),
+            valid_again = after_failure,
+            "reloaded"
+        );
         for text in reload::entries(&plan, asked, after_failure) {
             self.event(Level::Info, &text);
         }

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, watch};
 use crate::config::{Check, Hook, Mode, ProbeConfig, TargetSpec};
 use crate::exec::{self, Kind, Outcome, Report, Spec, Stop};
 use crate::log::{Level, Log};
-use crate::probe::{Action, CheckResult, Dest, Event, HookEnv, Note, Probe, Rules};
+use crate::probe::{Action, Busy, CheckResult, Dest, Event, HookEnv, Note, Probe, Rules};
 use crate::signal::Signal;
 use crate::spawn::{Env, Prepared};
 use crate::target::{self, Target};
@@ -93,14 +93,19 @@ pub enum Children {
 }
 
 impl Children {
-    async fn run(&self, ready: &Ready, stop: watch::Receiver<Stop>) -> Report {
+    async fn run(
+        &self,
+        ready: &Ready,
+        stop: watch::Receiver<Stop>,
+        on_start: impl FnOnce(u32),
+    ) -> Report {
         match self {
             Children::Exec => match &ready.prepared {
-                Ok(prepared) => exec::run_prepared(&ready.spec, prepared, stop, |_| {}).await,
+                Ok(prepared) => exec::run_prepared(&ready.spec, prepared, stop, on_start).await,
                 Err(not_started) => not_started.clone(),
             },
             #[cfg(test)]
-            Children::Scripted(script) => script.play(&ready.spec, stop).await,
+            Children::Scripted(script) => script.play(&ready.spec, stop, on_start).await,
         }
     }
 }
@@ -222,6 +227,8 @@ enum Job {
 
 struct Running {
     job: Job,
+    /// When it was asked for (diagnostics).
+    started: Instant,
     stop: watch::Sender<Stop>,
     report: Pin<Box<dyn Future<Output = Report>>>,
 }
@@ -330,7 +337,8 @@ impl Supervisor {
                     }
                 }
                 () = target_exited(&self.target) => {
-                    self.target = None;
+                    let pid = self.target.take().map(|t| t.pid());
+                    tracing::info!(probe = %self.cfg.name, pid, "target exited");
                     Some(Event::TargetExited)
                 }
                 msg = control.recv() => match msg {
@@ -343,6 +351,7 @@ impl Supervisor {
                         return (Exit::Stopped, self.handover(&mut control));
                     }
                     Some(Control::Retire) => {
+                        tracing::info!(probe = %self.cfg.name, "retiring (reload)");
                         Box::pin(self.stop(None, &mut control)).await;
                         return (Exit::Stopped, self.handover(&mut control));
                     }
@@ -353,7 +362,18 @@ impl Supervisor {
                 },
             };
             if let Some(event) = event {
+                let tick = event == Event::Tick;
+                let busy = self.probe.busy() != Busy::Idle;
                 let actions = self.probe.on(event, now());
+                if tick {
+                    // Fields are only evaluated when DEBUG is on.
+                    tracing::debug!(
+                        probe = %self.cfg.name,
+                        starts_check = actions.contains(&Action::StartCheck),
+                        busy,
+                        "tick"
+                    );
+                }
                 if let Err(fatal) = self.execute(actions, "") {
                     return Box::pin(self.fatal(fatal)).await;
                 }
@@ -438,6 +458,22 @@ impl Supervisor {
     }
 
     fn note(&self, note: &Note) {
+        let probe = &self.cfg.name;
+        match note {
+            Note::StartPeriod => tracing::info!(%probe, "failure in the start period, not counted"),
+            Note::RecoveryRound { round, fails } => {
+                tracing::info!(%probe, round, fails, "recovery round")
+            }
+            Note::WindowClosed => tracing::info!(%probe, "recovery window closed, no success"),
+            Note::Recovered { fails } => tracing::info!(%probe, fails, "recovered"),
+            // Said by `find_target`, which every look goes through.
+            Note::Following { .. } => {}
+            Note::TargetLost { dead } => tracing::info!(%probe, pid = dead, "target lost"),
+            Note::NoTarget { reason } => tracing::info!(%probe, %reason, "no target"),
+            Note::SignalSkipped { signal, .. } => {
+                tracing::info!(%probe, %signal, "signal skipped: no live target")
+            }
+        }
         let level = if note.is_error() { Level::Err } else { Level::Info };
         self.event(level, &self.note_text(note));
     }
@@ -460,6 +496,7 @@ impl Supervisor {
     fn find_target(&mut self) -> Event {
         if let Some(t) = self.inherited.take().filter(Target::alive) {
             let pid = t.pid();
+            tracing::info!(probe = %self.cfg.name, pid, "target handed over");
             self.target = Some(t);
             return Event::TargetFound(pid);
         }
@@ -485,10 +522,14 @@ impl Supervisor {
         match opened {
             Ok(t) => {
                 let pid = t.pid();
+                tracing::info!(probe = %self.cfg.name, pid, "target found");
                 self.target = Some(t);
                 Event::TargetFound(pid)
             }
-            Err(reason) => Event::TargetNotFound(reason),
+            Err(reason) => {
+                tracing::debug!(probe = %self.cfg.name, %reason, "target not found");
+                Event::TargetNotFound(reason)
+            }
         }
     }
 
@@ -525,27 +566,29 @@ impl Supervisor {
         let (stop, rx) = watch::channel(Stop::No);
         let frozen = self.freezing.filter(|_| job != Job::Check);
         let children = self.shared.children.clone();
+        let cfg = self.cfg.clone();
         let report = Box::pin(async move {
             if let Some(pid) = frozen {
                 target::stopped(pid, STOP_TAKES_EFFECT).await;
             }
-            children.run(&ready, rx).await
+            children.run(&ready, rx, |pid| trace_start(&cfg, job, pid)).await
         });
-        self.running = Some(Running { job, stop, report });
+        self.running = Some(Running { job, started: now(), stop, report });
     }
 
     /// Logs a finished run and turns it into the probe's event.
     fn finished(&mut self, report: Report) -> Result<Option<Event>, Fatal> {
-        let job = self.running.take().expect("a run was polled").job;
+        let Running { job, started, .. } = self.running.take().expect("a run was polled");
         if let Outcome::NotRun(error) = &report.outcome {
             let what = self.run_of(job);
             // heat's own trouble (no fds, no memory): an ERR of heat's, never
             // the probe's failure: nothing is counted, signalled or hooked.
             let next = if job == Job::Check { "; tried again at the next tick" } else { "" };
+            tracing::info!(probe = %self.cfg.name, run = %what, %error, "could not run");
             self.event(Level::Err, &format!("could not run the {what}: {error}{next}"));
             return Ok(Some(if job == Job::Check { Event::CheckNotRun } else { Event::HookDone }));
         }
-        self.log_run(job, &report);
+        self.log_run(job, &report, started);
         let pid = report.pid.unwrap_or(0);
         let trouble = match report.outcome {
             Outcome::Signaled(signal) => Some(Fatal::Killed { run: self.run_of(job), pid, signal }),
@@ -555,15 +598,14 @@ impl Supervisor {
         if let Some(trouble) = trouble {
             match self.shared.on_trouble() {
                 OnTrouble::Exit => return Err(trouble),
-                OnTrouble::Log => self.event(Level::Err, &trouble.to_string()),
+                OnTrouble::Log => {
+                    tracing::info!(probe = %self.cfg.name, %trouble, "the probe's trouble, logged");
+                    self.event(Level::Err, &trouble.to_string());
+                }
             }
         }
-        let code = match report.outcome {
-            Outcome::Exited(code) => code,
-            Outcome::TimedOut => 124,
-            Outcome::Signaled(sig) | Outcome::Stopped(sig) => 128 + sig.number(),
-            Outcome::NotStarted { code, .. } => code,
-            Outcome::Ended | Outcome::NotRun(_) => return Ok(None),
+        let Some(code) = code_of(&report.outcome) else {
+            return Ok(None);
         };
         if job != Job::Check {
             return Ok(Some(Event::HookDone));
@@ -591,7 +633,17 @@ impl Supervisor {
     }
 
     /// The run's entry: named by the check or the hook, with heat's marker.
-    fn log_run(&self, job: Job, report: &Report) {
+    fn log_run(&self, job: Job, report: &Report, started: Instant) {
+        let probe = &self.cfg.name;
+        let (pid, code) = (report.pid, code_of(&report.outcome));
+        let elapsed_ms = || now().saturating_duration_since(started).as_millis() as u64;
+        match self.hook_of(job) {
+            None => tracing::debug!(%probe, pid, code, elapsed_ms = elapsed_ms(), "check ended"),
+            Some(h) => {
+                let hook = &h.display;
+                tracing::info!(%probe, %hook, pid, code, elapsed_ms = elapsed_ms(), "hook ended");
+            }
+        }
         // Borrowed for a check: no allocation on the path every check takes.
         let (name, timeout): (std::borrow::Cow<str>, _) = match self.hook_of(job) {
             Some(h) => (format!("{}{}", self.names.probe, h.display).into(), self.cfg.hook_timeout),
@@ -633,6 +685,7 @@ impl Supervisor {
     fn signal(&mut self, signal: Signal, dest: Dest, why: &str) {
         match dest {
             Dest::Heat => {
+                tracing::info!(probe = %self.cfg.name, %signal, "signal raised on heat");
                 self.event(Level::Info, &format!("raised {signal} on heat (no target)"));
                 // The signals allowed here are standard ones heat handles or
                 // ignores (config), all of which nix names.
@@ -643,15 +696,20 @@ impl Supervisor {
             Dest::Target => match &self.target {
                 Some(t) => match t.signal(signal) {
                     Ok(()) => {
+                        tracing::info!(probe = %self.cfg.name, %signal, pid = t.pid(), "signal sent");
                         if signal.is_stopping() {
                             self.freezing = Some(t.pid());
                         }
                         self.event(Level::Info, &format!("sent {signal} to pid {}{why}", t.pid()))
                     }
-                    Err(e) => self.event(
-                        Level::Err,
-                        &format!("could not send {signal} to pid {}: {e}", t.pid()),
-                    ),
+                    Err(e) => {
+                        let pid = t.pid();
+                        tracing::info!(probe = %self.cfg.name, %signal, pid, error = %e, "signal failed");
+                        self.event(
+                            Level::Err,
+                            &format!("could not send {signal} to pid {pid}: {e}"),
+                        )
+                    }
                 },
                 // The probe sends only to a live target: its pidfd is here.
                 None => self.event(Level::Info, &format!("skipped {signal}: no target")),
@@ -712,9 +770,8 @@ impl Supervisor {
                     }
                 }
             };
-            let job = running.job;
             if !matches!(report.outcome, Outcome::NotRun(_)) {
-                self.log_run(job, &report);
+                self.log_run(running.job, &report, running.started);
             }
         }
         let last = self.probe.on_stop();
@@ -776,6 +833,30 @@ fn probe_env(cfg: &ProbeConfig) -> Vec<(OsString, OsString)> {
 /// one never blocks or ends heat. A line break in `msg` is escaped.
 pub fn say(msg: &str) {
     crate::diag::line(format!("heat: {}", msg.replace('\n', "\\n")).as_bytes());
+}
+
+/// The code a run counts as: 124 at a timeout, 128+N for a signal; none for
+/// a run heat ended or could not start.
+fn code_of(outcome: &Outcome) -> Option<i32> {
+    match outcome {
+        Outcome::Exited(code) | Outcome::NotStarted { code, .. } => Some(*code),
+        Outcome::TimedOut => Some(124),
+        Outcome::Signaled(sig) | Outcome::Stopped(sig) => Some(128 + sig.number()),
+        Outcome::Ended | Outcome::NotRun(_) => None,
+    }
+}
+
+/// A child started: a check at DEBUG (one per interval), a hook at INFO.
+fn trace_start(cfg: &ProbeConfig, job: Job, pid: u32) {
+    let probe = &cfg.name;
+    match job {
+        Job::Check => tracing::debug!(%probe, pid, "check started"),
+        Job::FailHook | Job::RecoveryHook => {
+            let hook = if job == Job::FailHook { &cfg.fail } else { &cfg.recovery };
+            let hook = hook.as_ref().map_or("", |h| h.display.as_str());
+            tracing::info!(%probe, %hook, pid, "hook started");
+        }
+    }
 }
 
 async fn poll_running(running: &mut Option<Running>) -> Report {
@@ -905,7 +986,12 @@ pub mod fake {
             }
         }
 
-        pub async fn play(&self, spec: &Spec, mut stop: watch::Receiver<Stop>) -> Report {
+        pub async fn play(
+            &self,
+            spec: &Spec,
+            mut stop: watch::Receiver<Stop>,
+            on_start: impl FnOnce(u32),
+        ) -> Report {
             let report = |pid, outcome| Report {
                 pid,
                 outcome,
@@ -930,6 +1016,7 @@ pub mod fake {
             }
             let pid = self.next_pid.get();
             self.next_pid.set(pid + 1);
+            on_start(pid);
             let code = spec.env_extra.iter().find(|(k, _)| k == "HEAT_FAIL_CODE");
             match code {
                 Some((_, c)) => self.note(format_args!("start {name} {pid} code {}", c.display())),
