@@ -80,7 +80,7 @@ struct Service {
     status: String,
     /// Probes whose state entry (USR1) their next supervisor must write.
     owed_status: BTreeSet<String>,
-    /// The last reload was refused: the next good one says so is over.
+    /// The last reload was refused: the next good one says the error is over.
     reload_failed: bool,
 }
 
