@@ -41,6 +41,20 @@ impl Plan {
     }
 }
 
+/// The INFO entries a good reload writes: after a failed one, that the file
+/// is valid again (even when nothing changed, so the operator sees the error
+/// is gone); then the summary, when asked for (HUP) or when something changed.
+pub fn entries(plan: &Plan, asked: bool, after_failure: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if after_failure {
+        out.push("configuration valid again".to_string());
+    }
+    if asked || !plan.is_noop() {
+        out.push(plan.summary());
+    }
+    out
+}
+
 /// Compares the running probes with the new ones.
 pub fn plan(old: &[ProbeConfig], new: &[ProbeConfig]) -> Plan {
     let old: BTreeMap<&str, &ProbeConfig> = old.iter().map(|p| (p.name.as_str(), p)).collect();
@@ -104,6 +118,24 @@ mod tests {
         let p = plan(&old, &old.clone());
         assert!(p.is_noop());
         assert_eq!(p.unchanged, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_good_reload_after_a_failed_one_says_the_file_is_valid_again() {
+        let same = [probe("a", 10)];
+        let noop = plan(&same, &same);
+        let changed = plan(&same, &[probe("a", 20)]);
+        let valid = "configuration valid again";
+        let summary = "reloaded: added 0; removed 0; changed 1 (a); unchanged 0";
+        // A file change that changed nothing says nothing, unless it follows a failure.
+        assert_eq!(entries(&noop, false, false), Vec::<String>::new());
+        assert_eq!(entries(&noop, false, true), [valid]);
+        assert_eq!(
+            entries(&noop, true, true),
+            [valid, "reloaded: added 0; removed 0; changed 0; unchanged 1"]
+        );
+        assert_eq!(entries(&changed, false, false), [summary]);
+        assert_eq!(entries(&changed, false, true), [valid, summary]);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::exec::Stop;
 use crate::log::{Level, Log};
 use crate::reload::{self, Plan};
 use crate::sd_notify::Notifier;
-use crate::supervisor::{Control, Exit, Handover, Shared, Stdout, Supervisor};
+use crate::supervisor::{Children, Control, Exit, Handover, Shared, Stdout, Supervisor};
 use crate::watch::ConfigWatch;
 
 /// How often systemd's STATUS line is refreshed (when it changed).
@@ -79,11 +79,14 @@ struct Service {
     status: String,
     /// Probes whose state entry (USR1) their next supervisor must write.
     owed_status: BTreeSet<String>,
+    /// The last reload was refused: the next good one says the error is over.
+    reload_failed: bool,
 }
 
 /// Runs until TERM/INT or, on the command line, a fatal condition.
 pub async fn run(cli: config::Args, settings: Settings, log: Log, mut signals: Signals) -> Ending {
-    let service_mode = settings.config.is_some();
+    let mode = if settings.config.is_some() { Mode::Service } else { Mode::CommandLine };
+    let service_mode = mode == Mode::Service;
     if let Err(e) = crate::timer::install() {
         tracing::warn!("no precise timer ({e}); using tokio's, to the millisecond");
     }
@@ -95,9 +98,10 @@ pub async fn run(cli: config::Args, settings: Settings, log: Log, mut signals: S
         env: crate::supervisor::child_env(),
         stdout: (!settings.quiet && !service_mode)
             .then(|| Stdout::new(settings.log.display().to_string())),
-        service: service_mode,
+        mode,
         failing: Cell::new(0),
         recovering: Cell::new(0),
+        children: Children::Exec,
     });
     let mut svc = Service {
         cli,
@@ -111,6 +115,7 @@ pub async fn run(cli: config::Args, settings: Settings, log: Log, mut signals: S
         notifier: Notifier::from_env(),
         status: String::new(),
         owed_status: BTreeSet::new(),
+        reload_failed: false,
     };
     let mut watch = match &settings.config {
         Some(path) => ConfigWatch::new(path),
@@ -180,6 +185,14 @@ impl Service {
         self.log.write(SystemTime::now(), level, "heat", text.as_bytes(), 0);
     }
 
+    /// A refused reload, on stderr and in the log; the running configuration stays.
+    fn reload_failed(&mut self, reason: &dyn std::fmt::Display) {
+        let text = format!("reload failed, keeping the running configuration: {reason}");
+        tracing::error!("{text}");
+        self.event(Level::Err, &text);
+        self.reload_failed = true;
+    }
+
     fn send(&mut self, c: Control) {
         for (name, h) in &self.running {
             // A supervisor that has just returned cannot answer; its
@@ -204,6 +217,7 @@ impl Service {
             self.notifier.stopping();
         }
         if let Some(name) = why {
+            tracing::info!(signal = %name, "stopping");
             self.event(Level::Info, &format!("stopping on {name}"));
         }
         self.stopping = true;
@@ -242,6 +256,7 @@ impl Service {
             return;
         };
         let phase = if spread { reload::phase(name, cfg.interval) } else { Duration::ZERO };
+        tracing::debug!(probe = %name, phase_ms = phase.as_millis() as u64, "probe started");
         let t0 = tokio::time::Instant::now().into_std() + phase;
         let (control, rx) = mpsc::unbounded_channel();
         let sup = Box::new(Supervisor::new(cfg, self.shared.clone(), t0, prior));
@@ -256,6 +271,7 @@ impl Service {
     /// A supervisor returned: a changed probe it was blocking starts now,
     /// taking over its target if that is unchanged.
     fn finished(&mut self, name: &str, handover: Handover) {
+        tracing::debug!(probe = %name, "probe returned");
         self.running.remove(name);
         if handover.owes_status {
             self.owed_status.insert(name.to_string());
@@ -296,51 +312,64 @@ impl Service {
         let env = Env { mode: Mode::Service, known_pids, reload: true, ..Env::current() };
         let settings = match config::settings_from_cli(&self.cli, &env) {
             Ok(s) => s,
-            Err(e) => {
-                let reason = crate::text::chain(&e);
-                tracing::error!("reload failed, keeping the running configuration: {reason}");
-                let text = format!("reload failed, keeping the running configuration: {reason}");
-                self.event(Level::Err, &text);
-                return;
-            }
+            Err(e) => return self.reload_failed(&crate::text::chain(&e)),
         };
         for w in &settings.warnings {
             tracing::warn!("{w}");
         }
         // A file whose probes cannot all have their fds is refused as a whole.
         if let Err(e) = raise_nofile_limit(settings.probes.len()) {
-            tracing::error!("reload failed, keeping the running configuration: {e}");
-            let text = format!("reload failed, keeping the running configuration: {e}");
-            self.event(Level::Err, &text);
-            return;
+            return self.reload_failed(&e);
         }
         if settings.log != self.log_path {
             self.log.reopen_at(&settings.log);
             self.log_path = settings.log.clone();
         }
         let plan = self.apply(settings.probes);
-        if asked || !plan.is_noop() {
-            self.event(Level::Info, &plan.summary());
+        let after_failure = std::mem::take(&mut self.reload_failed);
+        tracing::info!(
+            added = ?plan.added,
+            removed = ?plan.removed,
+            changed = ?plan.changed,
+            unchanged = plan.unchanged.len(),
+            valid_again = after_failure,
+            "reloaded"
+        );
+        for text in reload::entries(&plan, asked, after_failure) {
+            self.event(Level::Info, &text);
         }
     }
 }
 
+/// Why the open-file limit cannot cover the probes. The errno is part of the
+/// text rather than a source: callers print one line, and a chain printer
+/// would say it twice.
+#[derive(Debug, thiserror::Error)]
+pub enum NofileError {
+    #[error("{errno}")]
+    Read { errno: nix::errno::Errno },
+    #[error(
+        "the hard limit on open files ({hard}) is too low for {probes} probes (need {need}); raise LimitNOFILE or ulimit -Hn"
+    )]
+    HardLimit { hard: u64, probes: usize, need: u64 },
+    #[error("cannot raise the open-file limit: {errno}")]
+    Raise { errno: nix::errno::Errno },
+}
+
 /// Raises the soft open-file limit toward the hard one, as far as the probes
 /// need: a few fds per running probe (pipe, pidfd, target pidfd).
-pub fn raise_nofile_limit(probes: usize) -> Result<(), String> {
+pub fn raise_nofile_limit(probes: usize) -> Result<(), NofileError> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let need = 64 + 4 * probes as u64;
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| e.to_string())?;
+    let (soft, hard) =
+        getrlimit(Resource::RLIMIT_NOFILE).map_err(|errno| NofileError::Read { errno })?;
     if soft >= need {
         return Ok(());
     }
     if hard < need {
-        return Err(format!(
-            "the hard limit on open files ({hard}) is too low for {probes} probes (need {need}); raise LimitNOFILE or ulimit -Hn"
-        ));
+        return Err(NofileError::HardLimit { hard, probes, need });
     }
-    setrlimit(Resource::RLIMIT_NOFILE, need, hard)
-        .map_err(|e| format!("cannot raise the open-file limit: {e}"))
+    setrlimit(Resource::RLIMIT_NOFILE, need, hard).map_err(|errno| NofileError::Raise { errno })
 }
 
 /// Waits for the config file to change; never, without a watch.

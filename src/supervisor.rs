@@ -15,10 +15,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::config::{Check, Hook, ProbeConfig, TargetSpec};
+use crate::config::{Check, Hook, Mode, ProbeConfig, TargetSpec};
 use crate::exec::{self, Kind, Outcome, Report, Spec, Stop};
 use crate::log::{Level, Log};
-use crate::probe::{Action, CheckResult, Dest, Event, HookEnv, Note, Probe};
+use crate::probe::{Action, Busy, CheckResult, Dest, Event, HookEnv, Note, Probe};
 use crate::signal::Signal;
 use crate::spawn::{Env, Prepared};
 use crate::target::{self, Target};
@@ -70,13 +70,44 @@ pub struct Shared {
     pub env: Arc<Env>,
     /// Command-line mode: per-check lines on stdout (unless quiet).
     pub stdout: Option<Stdout>,
-    /// Service mode (`-c`): entries are named `[probe] …`, and a lost target
-    /// or a child killed from outside is the probe's trouble; on the command
-    /// line it ends heat (README "Fatal conditions").
-    pub service: bool,
+    /// Service mode (`-c`): entries are named `[probe] …`. What trouble does
+    /// follows from it ([`OnTrouble::of`]).
+    pub mode: Mode,
     /// Probes failing now, and those in recovery (systemd's STATUS line).
     pub failing: Cell<usize>,
     pub recovering: Cell<usize>,
+    /// Where checks and hooks come from.
+    pub children: Children,
+}
+
+/// Where a probe's children come from: exec.rs, or in unit tests a script
+/// played on tokio's clock, so the supervisor's timing is tested paused.
+/// An enum rather than a trait object: outside tests it has one variant, so
+/// the real path costs nothing more than the direct call.
+#[derive(Clone, Default)]
+pub enum Children {
+    #[default]
+    Exec,
+    #[cfg(test)]
+    Scripted(Rc<fake::Script>),
+}
+
+impl Children {
+    async fn run(
+        &self,
+        ready: &Ready,
+        stop: watch::Receiver<Stop>,
+        on_start: impl FnOnce(u32),
+    ) -> Report {
+        match self {
+            Children::Exec => match &ready.prepared {
+                Ok(prepared) => exec::run_prepared(&ready.spec, prepared, stop, on_start).await,
+                Err(not_started) => not_started.clone(),
+            },
+            #[cfg(test)]
+            Children::Scripted(script) => script.play(&ready.spec, stop, on_start).await,
+        }
+    }
 }
 
 /// This probe's part in the shared counts, withdrawn when it ends.
@@ -118,12 +149,69 @@ pub enum Control {
     Retire,
 }
 
+impl Shared {
+    pub fn on_trouble(&self) -> OnTrouble {
+        OnTrouble::of(self.mode)
+    }
+}
+
+/// What trouble does: a target lost, or a check or hook killed or stopped by
+/// a signal heat did not send. Decided here once; every site asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnTrouble {
+    /// The command line: heat is one process's companion, so trouble ends it
+    /// (README "Fatal conditions").
+    Exit,
+    /// Service mode: the probe's trouble, an ERR entry; the probe goes on.
+    Log,
+}
+
+impl OnTrouble {
+    pub fn of(mode: Mode) -> OnTrouble {
+        match mode {
+            Mode::CommandLine => OnTrouble::Exit,
+            Mode::Service => OnTrouble::Log,
+        }
+    }
+}
+
+/// Which of a probe's children something is about, as messages name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Run {
+    Check,
+    /// A hook, by its path as given.
+    Hook(String),
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Run::Check => f.write_str("check"),
+            Run::Hook(display) => write!(f, "hook {display}"),
+        }
+    }
+}
+
+/// A fatal condition: why heat ends (command line only). The text is what
+/// stderr and the ERR entry say.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Fatal {
+    /// The target exited without a successor, or none was found at start;
+    /// `note` is the probe's note as the log has it.
+    #[error("{note}")]
+    Target { note: String },
+    #[error("{run} pid {pid} was killed by {signal}, not sent by heat")]
+    Killed { run: Run, pid: u32, signal: Signal },
+    #[error("{run} pid {pid} was stopped by {signal}")]
+    Stopped { run: Run, pid: u32, signal: Signal },
+}
+
 /// How a supervisor ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Exit {
     Stopped,
     /// A fatal condition (command-line mode); already printed and logged.
-    Fatal(String),
+    Fatal(Fatal),
 }
 
 /// How long a hook waits for a stopping fault signal to take effect: the
@@ -139,6 +227,8 @@ enum Job {
 
 struct Running {
     job: Job,
+    /// When it was asked for (diagnostics).
+    started: Instant,
     stop: watch::Sender<Stop>,
     report: Pin<Box<dyn Future<Output = Report>>>,
 }
@@ -189,7 +279,7 @@ impl Supervisor {
         t0: Instant,
         prior: Option<Handover>,
     ) -> Supervisor {
-        let names = if shared.service {
+        let names = if shared.mode == Mode::Service {
             Names {
                 check: format!("[{}] {}", cfg.name, cfg.display),
                 heat: format!("[{}] heat", cfg.name),
@@ -200,7 +290,7 @@ impl Supervisor {
         };
         let check_spec = Rc::new(Ready::new(check_spec(&cfg, &shared)));
         let mut rules = cfg.rules();
-        rules.service = shared.service;
+        rules.service = shared.on_trouble() == OnTrouble::Log;
         let mut probe = Probe::new(rules, t0);
         let mut inherited = None;
         if let Some(prior) = prior.filter(|p| p.target.is_some() && p.target == cfg.target) {
@@ -229,8 +319,8 @@ impl Supervisor {
         mut control: mpsc::UnboundedReceiver<Control>,
     ) -> (Exit, Handover) {
         let first = self.probe.start();
-        if let Err(msg) = self.execute(first, "") {
-            return Box::pin(self.fatal(msg)).await;
+        if let Err(fatal) = self.execute(first, "") {
+            return Box::pin(self.fatal(fatal)).await;
         }
         // The ways out are rare: boxed, they keep every probe's task small.
         loop {
@@ -243,11 +333,12 @@ impl Supervisor {
                 report = poll_running(&mut self.running) => {
                     match self.finished(report) {
                         Ok(event) => event,
-                        Err(msg) => return Box::pin(self.fatal(msg)).await,
+                        Err(fatal) => return Box::pin(self.fatal(fatal)).await,
                     }
                 }
                 () = target_exited(&self.target) => {
-                    self.target = None;
+                    let pid = self.target.take().map(|t| t.pid());
+                    tracing::info!(probe = %self.cfg.name, pid, "target exited");
                     Some(Event::TargetExited)
                 }
                 msg = control.recv() => match msg {
@@ -260,6 +351,7 @@ impl Supervisor {
                         return (Exit::Stopped, self.handover(&mut control));
                     }
                     Some(Control::Retire) => {
+                        tracing::info!(probe = %self.cfg.name, "retiring (reload)");
                         Box::pin(self.stop(None, &mut control)).await;
                         return (Exit::Stopped, self.handover(&mut control));
                     }
@@ -270,9 +362,20 @@ impl Supervisor {
                 },
             };
             if let Some(event) = event {
+                let tick = event == Event::Tick;
+                let busy = self.probe.busy() != Busy::Idle;
                 let actions = self.probe.on(event, now());
-                if let Err(msg) = self.execute(actions, "") {
-                    return Box::pin(self.fatal(msg)).await;
+                if tick {
+                    // Fields are only evaluated when DEBUG is on.
+                    tracing::debug!(
+                        probe = %self.cfg.name,
+                        starts_check = actions.contains(&Action::StartCheck),
+                        busy,
+                        "tick"
+                    );
+                }
+                if let Err(fatal) = self.execute(actions, "") {
+                    return Box::pin(self.fatal(fatal)).await;
                 }
                 let s = self.probe.status();
                 self.tally.set(s.fails > 0, s.recovery);
@@ -297,13 +400,13 @@ impl Supervisor {
 
     /// Carries out the probe's actions in order; `why` is appended to the log
     /// entry of a signal. `Err` is a fatal condition (command line).
-    fn execute(&mut self, actions: Vec<Action>, why: &str) -> Result<(), String> {
+    fn execute(&mut self, actions: Vec<Action>, why: &str) -> Result<(), Fatal> {
         let done = self.execute_all(actions, why);
         self.freezing = None;
         done
     }
 
-    fn execute_all(&mut self, actions: Vec<Action>, why: &str) -> Result<(), String> {
+    fn execute_all(&mut self, actions: Vec<Action>, why: &str) -> Result<(), Fatal> {
         for action in actions {
             match action {
                 Action::StartCheck => self.start_check(),
@@ -322,7 +425,8 @@ impl Supervisor {
                     let more = self.probe.on(answer, now());
                     self.execute_all(more, why)?;
                 }
-                Action::Fatal(note) => return Err(self.note_text(&note)),
+                // The probe asked `OnTrouble` through its rules.
+                Action::Fatal(note) => return Err(Fatal::Target { note: self.note_text(&note) }),
             }
         }
         Ok(())
@@ -354,12 +458,37 @@ impl Supervisor {
     }
 
     fn note(&self, note: &Note) {
+        let probe = &self.cfg.name;
+        match note {
+            Note::StartPeriod => tracing::info!(%probe, "failure in the start period, not counted"),
+            Note::RecoveryRound { round, fails } => {
+                tracing::info!(%probe, round, fails, "recovery round")
+            }
+            Note::WindowClosed => tracing::info!(%probe, "recovery window closed, no success"),
+            Note::Recovered { fails } => tracing::info!(%probe, fails, "recovered"),
+            // Said by `find_target`, which every look goes through.
+            Note::Following { .. } => {}
+            Note::TargetLost { dead } => tracing::info!(%probe, pid = dead, "target lost"),
+            Note::NoTarget { reason } => tracing::info!(%probe, %reason, "no target"),
+            Note::SignalSkipped { signal, .. } => {
+                tracing::info!(%probe, %signal, "signal skipped: no live target")
+            }
+        }
         let level = if note.is_error() { Level::Err } else { Level::Info };
         self.event(level, &self.note_text(note));
     }
 
     fn event(&self, level: Level, text: &str) {
-        self.shared.log.write(SystemTime::now(), level, &self.names.heat, text.as_bytes(), 0);
+        self.write(SystemTime::now(), level, &self.names.heat, text.as_bytes(), 0);
+    }
+
+    /// Every entry of the probe's goes through here.
+    fn write(&self, time: SystemTime, level: Level, name: &str, body: &[u8], dropped: u64) {
+        #[cfg(test)]
+        if let Children::Scripted(script) = &self.shared.children {
+            script.saw(level, name, body);
+        }
+        self.shared.log.write(time, level, name, body, dropped);
     }
 
     /// The answer to the probe's `FindTarget`: the pid, or the pidfile's
@@ -367,6 +496,7 @@ impl Supervisor {
     fn find_target(&mut self) -> Event {
         if let Some(t) = self.inherited.take().filter(Target::alive) {
             let pid = t.pid();
+            tracing::info!(probe = %self.cfg.name, pid, "target handed over");
             self.target = Some(t);
             return Event::TargetFound(pid);
         }
@@ -392,10 +522,14 @@ impl Supervisor {
         match opened {
             Ok(t) => {
                 let pid = t.pid();
+                tracing::info!(probe = %self.cfg.name, pid, "target found");
                 self.target = Some(t);
                 Event::TargetFound(pid)
             }
-            Err(reason) => Event::TargetNotFound(reason),
+            Err(reason) => {
+                tracing::debug!(probe = %self.cfg.name, %reason, "target not found");
+                Event::TargetNotFound(reason)
+            }
         }
     }
 
@@ -431,53 +565,47 @@ impl Supervisor {
     fn spawn(&mut self, job: Job, ready: Rc<Ready>) {
         let (stop, rx) = watch::channel(Stop::No);
         let frozen = self.freezing.filter(|_| job != Job::Check);
+        let children = self.shared.children.clone();
+        let cfg = self.cfg.clone();
         let report = Box::pin(async move {
             if let Some(pid) = frozen {
                 target::stopped(pid, STOP_TAKES_EFFECT).await;
             }
-            match &ready.prepared {
-                Ok(prepared) => exec::run_prepared(&ready.spec, prepared, rx, |_| {}).await,
-                Err(not_started) => not_started.clone(),
-            }
+            children.run(&ready, rx, |pid| trace_start(&cfg, job, pid)).await
         });
-        self.running = Some(Running { job, stop, report });
+        self.running = Some(Running { job, started: now(), stop, report });
     }
 
     /// Logs a finished run and turns it into the probe's event.
-    fn finished(&mut self, report: Report) -> Result<Option<Event>, String> {
-        let job = self.running.take().expect("a run was polled").job;
-        let what = match self.hook_of(job) {
-            Some(h) => format!("hook {}", h.display),
-            None => "check".to_string(),
-        };
+    fn finished(&mut self, report: Report) -> Result<Option<Event>, Fatal> {
+        let Running { job, started, .. } = self.running.take().expect("a run was polled");
         if let Outcome::NotRun(error) = &report.outcome {
+            let what = self.run_of(job);
             // heat's own trouble (no fds, no memory): an ERR of heat's, never
             // the probe's failure: nothing is counted, signalled or hooked.
             let next = if job == Job::Check { "; tried again at the next tick" } else { "" };
+            tracing::info!(probe = %self.cfg.name, run = %what, %error, "could not run");
             self.event(Level::Err, &format!("could not run the {what}: {error}{next}"));
             return Ok(Some(if job == Job::Check { Event::CheckNotRun } else { Event::HookDone }));
         }
-        self.log_run(job, &report);
+        self.log_run(job, &report, started);
         let pid = report.pid.unwrap_or(0);
         let trouble = match report.outcome {
-            Outcome::Signaled(sig) => {
-                Some((format!("{what} pid {pid} was killed by {sig}, not sent by heat"), sig))
-            }
-            Outcome::Stopped(sig) => Some((format!("{what} pid {pid} was stopped by {sig}"), sig)),
+            Outcome::Signaled(signal) => Some(Fatal::Killed { run: self.run_of(job), pid, signal }),
+            Outcome::Stopped(signal) => Some(Fatal::Stopped { run: self.run_of(job), pid, signal }),
             _ => None,
         };
-        if let Some((msg, _)) = &trouble {
-            if !self.shared.service {
-                return Err(msg.clone());
+        if let Some(trouble) = trouble {
+            match self.shared.on_trouble() {
+                OnTrouble::Exit => return Err(trouble),
+                OnTrouble::Log => {
+                    tracing::info!(probe = %self.cfg.name, %trouble, "the probe's trouble, logged");
+                    self.event(Level::Err, &trouble.to_string());
+                }
             }
-            self.event(Level::Err, msg);
         }
-        let code = match report.outcome {
-            Outcome::Exited(code) => code,
-            Outcome::TimedOut => 124,
-            Outcome::Signaled(sig) | Outcome::Stopped(sig) => 128 + sig.number(),
-            Outcome::NotStarted { code, .. } => code,
-            Outcome::Ended | Outcome::NotRun(_) => return Ok(None),
+        let Some(code) = code_of(&report.outcome) else {
+            return Ok(None);
         };
         if job != Job::Check {
             return Ok(Some(Event::HookDone));
@@ -489,6 +617,13 @@ impl Supervisor {
         Ok(Some(Event::CheckDone(CheckResult { code, pid: report.pid, ended_unix })))
     }
 
+    fn run_of(&self, job: Job) -> Run {
+        match self.hook_of(job) {
+            Some(h) => Run::Hook(h.display.clone()),
+            None => Run::Check,
+        }
+    }
+
     fn hook_of(&self, job: Job) -> Option<&Hook> {
         match job {
             Job::Check => None,
@@ -498,7 +633,17 @@ impl Supervisor {
     }
 
     /// The run's entry: named by the check or the hook, with heat's marker.
-    fn log_run(&self, job: Job, report: &Report) {
+    fn log_run(&self, job: Job, report: &Report, started: Instant) {
+        let probe = &self.cfg.name;
+        let (pid, code) = (report.pid, code_of(&report.outcome));
+        let elapsed_ms = || now().saturating_duration_since(started).as_millis() as u64;
+        match self.hook_of(job) {
+            None => tracing::debug!(%probe, pid, code, elapsed_ms = elapsed_ms(), "check ended"),
+            Some(h) => {
+                let hook = &h.display;
+                tracing::info!(%probe, %hook, pid, code, elapsed_ms = elapsed_ms(), "hook ended");
+            }
+        }
         // Borrowed for a check: no allocation on the path every check takes.
         let (name, timeout): (std::borrow::Cow<str>, _) = match self.hook_of(job) {
             Some(h) => (format!("{}{}", self.names.probe, h.display).into(), self.cfg.hook_timeout),
@@ -522,9 +667,8 @@ impl Supervisor {
             Outcome::Exited(0) | Outcome::Ended => Level::Info,
             _ => Level::Fail,
         };
-        let log = &self.shared.log;
         match marker {
-            None => log.write(report.ended, level, &name, &report.output, report.dropped),
+            None => self.write(report.ended, level, &name, &report.output, report.dropped),
             Some(m) => {
                 let mut body = Vec::with_capacity(report.output.len() + m.len() + 10);
                 body.extend_from_slice(&report.output);
@@ -532,7 +676,7 @@ impl Supervisor {
                     body.push(b'\n');
                 }
                 body.extend_from_slice(format!("[heat: {m}]\n").as_bytes());
-                log.write(report.ended, level, &name, &body, report.dropped);
+                self.write(report.ended, level, &name, &body, report.dropped);
             }
         }
     }
@@ -541,6 +685,7 @@ impl Supervisor {
     fn signal(&mut self, signal: Signal, dest: Dest, why: &str) {
         match dest {
             Dest::Heat => {
+                tracing::info!(probe = %self.cfg.name, %signal, "signal raised on heat");
                 self.event(Level::Info, &format!("raised {signal} on heat (no target)"));
                 // The signals allowed here are standard ones heat handles or
                 // ignores (config), all of which nix names.
@@ -551,15 +696,20 @@ impl Supervisor {
             Dest::Target => match &self.target {
                 Some(t) => match t.signal(signal) {
                     Ok(()) => {
+                        tracing::info!(probe = %self.cfg.name, %signal, pid = t.pid(), "signal sent");
                         if signal.is_stopping() {
                             self.freezing = Some(t.pid());
                         }
                         self.event(Level::Info, &format!("sent {signal} to pid {}{why}", t.pid()))
                     }
-                    Err(e) => self.event(
-                        Level::Err,
-                        &format!("could not send {signal} to pid {}: {e}", t.pid()),
-                    ),
+                    Err(e) => {
+                        let pid = t.pid();
+                        tracing::info!(probe = %self.cfg.name, %signal, pid, error = %e, "signal failed");
+                        self.event(
+                            Level::Err,
+                            &format!("could not send {signal} to pid {pid}: {e}"),
+                        )
+                    }
                 },
                 // The probe sends only to a live target: its pidfd is here.
                 None => self.event(Level::Info, &format!("skipped {signal}: no target")),
@@ -620,9 +770,8 @@ impl Supervisor {
                     }
                 }
             };
-            let job = running.job;
             if !matches!(report.outcome, Outcome::NotRun(_)) {
-                self.log_run(job, &report);
+                self.log_run(running.job, &report, running.started);
             }
         }
         let last = self.probe.on_stop();
@@ -632,12 +781,13 @@ impl Supervisor {
 
     /// A fatal condition: said at once, on stderr and in the log; then the
     /// running child is ended as in a stop.
-    async fn fatal(&mut self, msg: String) -> (Exit, Handover) {
+    async fn fatal(&mut self, fatal: Fatal) -> (Exit, Handover) {
+        let msg = fatal.to_string();
         self.event(Level::Err, &msg);
         say(&msg);
         let (_tx, mut rx) = mpsc::unbounded_channel();
         self.stop(Some(Stop::Graceful), &mut rx).await;
-        (Exit::Fatal(msg), Handover::default())
+        (Exit::Fatal(fatal), Handover::default())
     }
 }
 
@@ -685,6 +835,30 @@ pub fn say(msg: &str) {
     crate::diag::line(format!("heat: {}", msg.replace('\n', "\\n")).as_bytes());
 }
 
+/// The code a run counts as: 124 at a timeout, 128+N for a signal; none for
+/// a run heat ended or could not start.
+fn code_of(outcome: &Outcome) -> Option<i32> {
+    match outcome {
+        Outcome::Exited(code) | Outcome::NotStarted { code, .. } => Some(*code),
+        Outcome::TimedOut => Some(124),
+        Outcome::Signaled(sig) | Outcome::Stopped(sig) => Some(128 + sig.number()),
+        Outcome::Ended | Outcome::NotRun(_) => None,
+    }
+}
+
+/// A child started: a check at DEBUG (one per interval), a hook at INFO.
+fn trace_start(cfg: &ProbeConfig, job: Job, pid: u32) {
+    let probe = &cfg.name;
+    match job {
+        Job::Check => tracing::debug!(%probe, pid, "check started"),
+        Job::FailHook | Job::RecoveryHook => {
+            let hook = if job == Job::FailHook { &cfg.fail } else { &cfg.recovery };
+            let hook = hook.as_ref().map_or("", |h| h.display.as_str());
+            tracing::info!(%probe, %hook, pid, "hook started");
+        }
+    }
+}
+
 async fn poll_running(running: &mut Option<Running>) -> Report {
     match running {
         Some(r) => (&mut r.report).await,
@@ -707,11 +881,433 @@ fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// Scripted children for unit tests, after watchexec's `TestChild`: each run
+/// plays what the test said ("exits 1 after 30 ms", "hangs", "ignores TERM")
+/// on tokio's clock, answering timeouts and stop requests as exec.rs does, and
+/// the script keeps a journal of what happened when, beside the entries the
+/// supervisor wrote.
+#[cfg(test)]
+pub mod fake {
+    use std::cell::{Cell, RefCell};
+    use std::collections::BTreeMap;
+    use std::time::{Duration, SystemTime};
+
+    use tokio::sync::watch;
+    use tokio::time::Instant;
+
+    use crate::exec::{GRACE, Kind, Outcome, Report, Spec, Stop};
+    use crate::log::Level;
+    use crate::signal::Signal;
+
+    /// What one scripted child does.
+    #[derive(Clone, Debug)]
+    pub struct Child {
+        /// When it ends by itself, and how; `None`: never.
+        end: Option<(Duration, Outcome)>,
+        ignores_term: bool,
+    }
+
+    impl Child {
+        /// Exits with `code` at once (see [`Child::after`]).
+        pub fn exits(code: i32) -> Child {
+            Child { end: Some((Duration::ZERO, Outcome::Exited(code))), ignores_term: false }
+        }
+        /// Killed by `signal` from outside.
+        pub fn killed_by(signal: Signal) -> Child {
+            Child { end: Some((Duration::ZERO, Outcome::Signaled(signal))), ignores_term: false }
+        }
+        /// Stopped by `signal` from outside (exec.rs then kills it).
+        pub fn stopped_by(signal: Signal) -> Child {
+            Child { end: Some((Duration::ZERO, Outcome::Stopped(signal))), ignores_term: false }
+        }
+        /// heat cannot start it (no fds, no memory).
+        pub fn not_run() -> Child {
+            Child {
+                end: Some((Duration::ZERO, Outcome::NotRun("no fds".into()))),
+                ignores_term: false,
+            }
+        }
+        pub fn hangs() -> Child {
+            Child { end: None, ignores_term: false }
+        }
+        /// Ends `ms` after it started.
+        pub fn after(mut self, ms: u64) -> Child {
+            if let Some((at, _)) = &mut self.end {
+                *at = Duration::from_millis(ms);
+            }
+            self
+        }
+        /// TERM does nothing: only KILL, after the grace, ends it.
+        pub fn ignoring_term(mut self) -> Child {
+            self.ignores_term = true;
+            self
+        }
+    }
+
+    type Plan = Box<dyn Fn(&str, usize) -> Child>;
+
+    pub struct Script {
+        t0: Instant,
+        /// What the `n`th run (from 0) of a program does.
+        plan: Plan,
+        runs: RefCell<BTreeMap<String, usize>>,
+        next_pid: Cell<u32>,
+        journal: RefCell<Vec<String>>,
+    }
+
+    impl Script {
+        /// Times in the journal are milliseconds since now.
+        pub fn new(plan: impl Fn(&str, usize) -> Child + 'static) -> Script {
+            Script {
+                t0: Instant::now(),
+                plan: Box::new(plan),
+                runs: RefCell::new(BTreeMap::new()),
+                next_pid: Cell::new(1001),
+                journal: RefCell::new(Vec::new()),
+            }
+        }
+
+        /// `"30 start fail.sh 1002"`, …, in order.
+        pub fn journal(&self) -> Vec<String> {
+            self.journal.borrow().clone()
+        }
+
+        pub fn note(&self, what: impl std::fmt::Display) {
+            let ms = Instant::now().duration_since(self.t0).as_millis();
+            self.journal.borrow_mut().push(format!("{ms} {what}"));
+        }
+
+        /// An entry the supervisor wrote: type, name and its last line.
+        pub fn saw(&self, level: Level, name: &str, body: &[u8]) {
+            let body = String::from_utf8_lossy(body);
+            match body.lines().last() {
+                Some(last) => self.note(format_args!("{level} {name}: {last}")),
+                None => self.note(format_args!("{level} {name}")),
+            }
+        }
+
+        pub async fn play(
+            &self,
+            spec: &Spec,
+            mut stop: watch::Receiver<Stop>,
+            on_start: impl FnOnce(u32),
+        ) -> Report {
+            let report = |pid, outcome| Report {
+                pid,
+                outcome,
+                output: Vec::new(),
+                dropped: 0,
+                ended: SystemTime::now(),
+            };
+            if *stop.borrow_and_update() != Stop::No {
+                return report(None, Outcome::Ended);
+            }
+            let name = spec.program.display().to_string();
+            let n = {
+                let mut runs = self.runs.borrow_mut();
+                let n = runs.entry(name.clone()).or_default();
+                *n += 1;
+                *n - 1
+            };
+            let child = (self.plan)(&name, n);
+            if let Some((_, Outcome::NotRun(e))) = &child.end {
+                self.note(format_args!("not run {name}"));
+                return report(None, Outcome::NotRun(e.clone()));
+            }
+            let pid = self.next_pid.get();
+            self.next_pid.set(pid + 1);
+            on_start(pid);
+            let code = spec.env_extra.iter().find(|(k, _)| k == "HEAT_FAIL_CODE");
+            match code {
+                Some((_, c)) => self.note(format_args!("start {name} {pid} code {}", c.display())),
+                None => self.note(format_args!("start {name} {pid}")),
+            }
+
+            let started = Instant::now();
+            let ends_at = child.end.as_ref().map(|(after, _)| started + *after);
+            let timeout_at = started + spec.timeout;
+            let (mut requested, mut timed_out, mut stop_open) = (false, false, true);
+            let mut kill_at: Option<Instant> = None;
+            // TERM: the end at once, or KILL after the grace for a child that ignores it.
+            let term = |kill_at: &mut Option<Instant>| {
+                self.note(format_args!("TERM {pid}"));
+                if !child.ignores_term {
+                    return true;
+                }
+                let at = Instant::now() + GRACE;
+                *kill_at = Some(kill_at.map_or(at, |k| k.min(at)));
+                false
+            };
+            let natural = loop {
+                tokio::select! {
+                    biased;
+                    () = at(ends_at) => break child.end.clone().map(|(_, o)| o),
+                    () = tokio::time::sleep_until(timeout_at), if !timed_out => {
+                        timed_out = true;
+                        match spec.kind {
+                            Kind::Check => {
+                                self.note(format_args!("KILL {pid}"));
+                                break None;
+                            }
+                            Kind::Hook if term(&mut kill_at) => break None,
+                            Kind::Hook => {}
+                        }
+                    }
+                    () = at(kill_at) => {
+                        self.note(format_args!("KILL {pid}"));
+                        break None;
+                    }
+                    changed = stop.changed(), if stop_open => match changed {
+                        Err(_) => stop_open = false,
+                        Ok(()) => match *stop.borrow_and_update() {
+                            Stop::No => {}
+                            Stop::Graceful => {
+                                requested = true;
+                                if term(&mut kill_at) {
+                                    break None;
+                                }
+                            }
+                            Stop::Now => {
+                                requested = true;
+                                self.note(format_args!("KILL {pid}"));
+                                break None;
+                            }
+                        },
+                    },
+                }
+            };
+            // As exec.rs decides: heat's request, then the timeout, then the child.
+            let outcome = match natural {
+                _ if requested => Outcome::Ended,
+                _ if timed_out => Outcome::TimedOut,
+                Some(o) => o,
+                None => unreachable!("a child ends by itself, a timeout or a request"),
+            };
+            self.note(format_args!("end {pid} {outcome:?}"));
+            report(Some(pid), outcome)
+        }
+    }
+
+    async fn at(deadline: Option<Instant>) {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::fake::{Child, Script};
     use super::*;
     use crate::config::Check;
     use crate::testutil::{TempDir, probe_config};
+    use tokio::time::sleep;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Probe `p`: its check is the program `check`, scripted by the test.
+    fn scripted(interval_ms: u64) -> ProbeConfig {
+        ProbeConfig {
+            check: Check::Exec { program: "check".into(), args: Vec::new() },
+            display: "check".into(),
+            interval: ms(interval_ms),
+            timeout: ms(interval_ms),
+            ..probe_config("p")
+        }
+    }
+
+    fn hook(name: &str) -> Option<Hook> {
+        Some(Hook { path: name.into(), display: name.into() })
+    }
+
+    /// A supervisor's world on tokio's paused clock: scripted children, a
+    /// log in a temp dir, and the journal of both.
+    struct Bench {
+        script: Rc<Script>,
+        shared: Rc<Shared>,
+        _dir: TempDir,
+    }
+
+    impl Bench {
+        fn new(mode: Mode, plan: impl Fn(&str, usize) -> Child + 'static) -> Bench {
+            let dir = TempDir::new("supervisor-paused");
+            let script = Rc::new(Script::new(plan));
+            let shared = Rc::new(Shared {
+                log: Log::open(&dir.0.join("log")).unwrap(),
+                env: Arc::new(Env::new(Vec::<(&str, &str)>::new())),
+                stdout: None,
+                mode,
+                failing: Cell::new(0),
+                recovering: Cell::new(0),
+                children: Children::Scripted(script.clone()),
+            });
+            Bench { script, shared, _dir: dir }
+        }
+
+        /// Runs a supervisor of `cfg` from now until it returns (at most 60 s
+        /// of simulated time), with `drive` beside it sending heat's requests;
+        /// the journal notes the return.
+        async fn run(
+            &self,
+            cfg: ProbeConfig,
+            drive: impl AsyncFnOnce(&mpsc::UnboundedSender<Control>),
+        ) -> Exit {
+            let (control, rx) = mpsc::unbounded_channel();
+            let sup = Box::new(Supervisor::new(Arc::new(cfg), self.shared.clone(), now(), None));
+            let driver = async {
+                drive(&control).await;
+                // The sender stays open: a closed channel is a stop of its own.
+                std::future::pending::<()>().await
+            };
+            // A supervisor that never returns fails the test; paused, this is instant.
+            let bound = tokio::time::sleep(Duration::from_secs(60));
+            tokio::select! {
+                (exit, _) = sup.run(rx) => {
+                    self.script.note("returned");
+                    exit
+                }
+                () = driver => unreachable!(),
+                () = bound => panic!("the supervisor did not return within 60 s: {:?}", self.journal()),
+            }
+        }
+
+        fn journal(&self) -> Vec<String> {
+            self.script.journal()
+        }
+
+        /// When each check started, in ms.
+        fn check_starts(&self) -> Vec<u64> {
+            self.journal()
+                .iter()
+                .filter(|l| l.contains(" start check "))
+                .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+                .collect()
+        }
+    }
+
+    impl Drop for Bench {
+        fn drop(&mut self) {
+            // Before the temp dir goes: the writer thread must be done with it.
+            self.shared.log.flush(Duration::from_secs(5));
+        }
+    }
+
+    /// Sends `c` at `at_ms` (from the start).
+    async fn at(at_ms: u64, control: &mpsc::UnboundedSender<Control>, c: Control) {
+        sleep(ms(at_ms)).await;
+        control.send(c).unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn checks_start_at_t0_plus_k_intervals() {
+        let b = Bench::new(Mode::Service, |_, _| Child::exits(0).after(30));
+        let stop = Control::Stop(Stop::Graceful);
+        let exit = b.run(scripted(100), async |c| at(450, c, stop).await).await;
+        assert_eq!(exit, Exit::Stopped);
+        assert_eq!(b.check_starts(), [0, 100, 200, 300, 400]);
+        let ends: Vec<String> =
+            b.journal().into_iter().filter(|l| l.ends_with("INFO [p] check")).collect();
+        assert_eq!(
+            ends,
+            [
+                "30 INFO [p] check",
+                "130 INFO [p] check",
+                "230 INFO [p] check",
+                "330 INFO [p] check",
+                "430 INFO [p] check"
+            ]
+        );
+        assert_eq!(b.journal().last().unwrap(), "450 returned");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_at_its_timeout_is_killed_then_and_fails() {
+        let b =
+            Bench::new(Mode::Service, |_, n| if n == 0 { Child::hangs() } else { Child::exits(0) });
+        let cfg = ProbeConfig { timeout: ms(250), ..scripted(1000) };
+        let exit = b.run(cfg, async |c| at(1100, c, Control::Stop(Stop::Graceful)).await).await;
+        assert_eq!(exit, Exit::Stopped);
+        assert_eq!(
+            b.journal(),
+            [
+                "0 start check 1001",
+                "250 KILL 1001",
+                "250 end 1001 TimedOut",
+                "250 FAIL [p] check: [heat: timed out after 250ms, killed]",
+                "1000 start check 1002",
+                "1000 end 1002 Exited(0)",
+                "1000 INFO [p] check",
+                "1100 returned",
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_check_runs_the_fail_hook_at_once() {
+        let b = Bench::new(Mode::Service, |program, n| match (program, n) {
+            ("check", 0) => Child::exits(1).after(30),
+            ("check", _) => Child::exits(0).after(10),
+            _ => Child::exits(0).after(20),
+        });
+        let cfg = ProbeConfig { fail: hook("fail.sh"), ..scripted(100) };
+        b.run(cfg, async |c| at(150, c, Control::Stop(Stop::Graceful)).await).await;
+        assert_eq!(
+            b.journal(),
+            [
+                "0 start check 1001",
+                "30 end 1001 Exited(1)",
+                "30 FAIL [p] check",
+                "30 start fail.sh 1002 code 1",
+                "50 end 1002 Exited(0)",
+                "50 INFO [p] fail.sh",
+                "100 start check 1003",
+                "110 end 1003 Exited(0)",
+                "110 INFO [p] check",
+                "150 returned",
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_threshold_reached_runs_the_recovery_hook_then_a_check_at_once() {
+        let b = Bench::new(Mode::Service, |program, n| match (program, n) {
+            ("check", 0..3) => Child::exits(2).after(10),
+            ("check", _) => Child::exits(0).after(10),
+            _ => Child::exits(0).after(50),
+        });
+        let threshold = std::num::NonZeroU32::new(3).unwrap();
+        let cfg = ProbeConfig { threshold, recovery: hook("recover.sh"), ..scripted(100) };
+        b.run(cfg, async |c| at(350, c, Control::Stop(Stop::Graceful)).await).await;
+        assert_eq!(
+            b.journal(),
+            [
+                "0 start check 1001",
+                "10 end 1001 Exited(2)",
+                "10 FAIL [p] check",
+                "100 start check 1002",
+                "110 end 1002 Exited(2)",
+                "110 FAIL [p] check",
+                "200 start check 1003",
+                "210 end 1003 Exited(2)",
+                "210 FAIL [p] check",
+                "210 INFO [p] heat: recovery round 1: 3 consecutive failures",
+                "210 start recover.sh 1004 code 2",
+                "260 end 1004 Exited(0)",
+                "260 INFO [p] recover.sh",
+                "260 start check 1005",
+                "270 end 1005 Exited(0)",
+                "270 INFO [p] check",
+                "270 INFO [p] heat: recovered after 3 consecutive failures",
+                "300 start check 1006",
+                "310 end 1006 Exited(0)",
+                "310 INFO [p] check",
+                "350 returned",
+            ]
+        );
+    }
 
     /// A supervisor of `cfg` on heat's own runtime (current thread, precise
     /// timer), run on a thread of its own so that a wedged runtime fails the
@@ -731,9 +1327,10 @@ mod tests {
                     log: Log::open(&dir.0.join("log")).unwrap(),
                     env: child_env(),
                     stdout: None,
-                    service: true,
+                    mode: Mode::Service,
                     failing: Cell::new(0),
                     recovering: Cell::new(0),
+                    children: Children::Exec,
                 });
                 let (control, rx) = mpsc::unbounded_channel();
                 let sup = Box::new(Supervisor::new(Arc::new(cfg), shared, now(), None));
@@ -746,6 +1343,167 @@ mod tests {
             });
         });
         rx
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ticks_while_a_check_runs_start_nothing_then_one_check_at_once() {
+        let b =
+            Bench::new(Mode::Service, |_, n| Child::exits(0).after(if n < 2 { 230 } else { 10 }));
+        let cfg = ProbeConfig { timeout: ms(1000), ..scripted(100) };
+        b.run(cfg, async |c| at(650, c, Control::Stop(Stop::Graceful)).await).await;
+        // 100 and 200 pass during the first check, 300 and 400 during the
+        // second; the third runs when it ends, and the grid is kept.
+        assert_eq!(b.check_starts(), [0, 230, 460, 500, 600]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retired_probe_lets_its_hook_finish_within_the_hook_timeout() {
+        let plan = |hook: fn() -> Child| {
+            move |program: &str, _| match program {
+                "check" => Child::exits(1).after(10),
+                _ => hook(),
+            }
+        };
+        let cfg = ProbeConfig { fail: hook("fail.sh"), hook_timeout: ms(1000), ..scripted(100) };
+        // A hook that ends by itself is not touched: no TERM.
+        let b = Bench::new(Mode::Service, plan(|| Child::exits(0).after(200)));
+        let exit = b.run(cfg.clone(), async |c| at(50, c, Control::Retire).await).await;
+        assert_eq!(exit, Exit::Stopped);
+        assert_eq!(
+            b.journal()[3..],
+            [
+                "10 start fail.sh 1002 code 1",
+                "210 end 1002 Exited(0)",
+                "210 INFO [p] fail.sh",
+                "210 returned",
+            ]
+        );
+        // A hook that hangs is ended at its hook timeout, from its start.
+        let b = Bench::new(Mode::Service, plan(Child::hangs));
+        b.run(cfg, async |c| at(50, c, Control::Retire).await).await;
+        assert_eq!(
+            b.journal()[3..],
+            [
+                "10 start fail.sh 1002 code 1",
+                "1010 TERM 1002",
+                "1010 end 1002 TimedOut",
+                "1010 FAIL [p] fail.sh: [heat: timed out after 1s, terminated]",
+                "1010 returned",
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_ignoring_term_is_killed_after_the_grace_or_at_a_second_stop() {
+        let b = Bench::new(Mode::Service, |_, _| Child::hangs().ignoring_term());
+        let cfg = ProbeConfig { timeout: ms(60_000), ..scripted(60_000) };
+        b.run(cfg.clone(), async |c| at(50, c, Control::Stop(Stop::Graceful)).await).await;
+        assert_eq!(
+            b.journal(),
+            [
+                "0 start check 1001",
+                "50 TERM 1001",
+                "5050 KILL 1001",
+                "5050 end 1001 Ended",
+                "5050 INFO [p] check: [heat: ended by heat]",
+                "5050 returned",
+            ]
+        );
+        let b = Bench::new(Mode::Service, |_, _| Child::hangs().ignoring_term());
+        b.run(cfg, async |c| {
+            at(50, c, Control::Stop(Stop::Graceful)).await;
+            at(1000, c, Control::Stop(Stop::Now)).await;
+        })
+        .await;
+        assert_eq!(b.journal()[2..4], ["1050 KILL 1001", "1050 end 1001 Ended"]);
+        assert_eq!(b.journal().last().unwrap(), "1050 returned");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_killed_from_outside_ends_heat_on_the_command_line_only() {
+        let plan = |_: &str, n| {
+            if n == 0 { Child::killed_by(Signal::KILL).after(20) } else { Child::exits(0) }
+        };
+        let msg = "check pid 1001 was killed by SIGKILL, not sent by heat";
+
+        let b = Bench::new(Mode::CommandLine, plan);
+        let exit = b.run(scripted(100), async |_| {}).await;
+        let fatal = Fatal::Killed { run: Run::Check, pid: 1001, signal: Signal::KILL };
+        assert_eq!(fatal.to_string(), msg);
+        assert_eq!(exit, Exit::Fatal(fatal));
+        assert_eq!(
+            b.journal(),
+            [
+                "0 start check 1001",
+                "20 end 1001 Signaled(Signal(9))",
+                "20 FAIL check: [heat: killed by SIGKILL]",
+                &format!("20 ERR heat: {msg}"),
+                "20 returned",
+            ]
+        );
+
+        let b = Bench::new(Mode::Service, plan);
+        let exit =
+            b.run(scripted(100), async |c| at(150, c, Control::Stop(Stop::Graceful)).await).await;
+        assert_eq!(exit, Exit::Stopped);
+        assert_eq!(
+            b.journal(),
+            [
+                "0 start check 1001",
+                "20 end 1001 Signaled(Signal(9))",
+                "20 FAIL [p] check: [heat: killed by SIGKILL]",
+                &format!("20 ERR [p] heat: {msg}"),
+                "100 start check 1002",
+                "100 end 1002 Exited(0)",
+                "100 INFO [p] check",
+                "150 returned",
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stopped_hook_ends_heat_on_the_command_line_only() {
+        let plan = |program: &str, _| match program {
+            "check" => Child::exits(1),
+            _ => Child::stopped_by(Signal::STOP).after(5),
+        };
+        let cfg = ProbeConfig { fail: hook("fail.sh"), ..scripted(100) };
+        let b = Bench::new(Mode::CommandLine, plan);
+        let exit = b.run(cfg.clone(), async |_| {}).await;
+        let run = Run::Hook("fail.sh".into());
+        assert_eq!(exit, Exit::Fatal(Fatal::Stopped { run, pid: 1002, signal: Signal::STOP }));
+        assert_eq!(b.journal().last().unwrap(), "5 returned");
+        let said = "5 ERR heat: hook fail.sh pid 1002 was stopped by SIGSTOP";
+        assert!(b.journal().iter().any(|l| l == said), "{:?}", b.journal());
+
+        let b = Bench::new(Mode::Service, plan);
+        let exit = b.run(cfg, async |c| at(150, c, Control::Stop(Stop::Graceful)).await).await;
+        assert_eq!(exit, Exit::Stopped);
+        let said = "5 ERR [p] heat: hook fail.sh pid 1002 was stopped by SIGSTOP";
+        assert!(b.journal().iter().any(|l| l == said), "{:?}", b.journal());
+        assert_eq!(b.check_starts(), [0, 100]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_heat_could_not_run_counts_for_nothing_and_is_tried_at_the_next_tick() {
+        let b =
+            Bench::new(
+                Mode::CommandLine,
+                |_, n| if n == 0 { Child::not_run() } else { Child::exits(0) },
+            );
+        let cfg = ProbeConfig { fail: hook("fail.sh"), ..scripted(100) };
+        b.run(cfg, async |c| at(150, c, Control::Stop(Stop::Graceful)).await).await;
+        assert_eq!(
+            b.journal(),
+            [
+                "0 not run check",
+                "0 ERR heat: could not run the check: no fds; tried again at the next tick",
+                "100 start check 1001",
+                "100 end 1001 Exited(0)",
+                "100 INFO check",
+                "150 returned",
+            ]
+        );
     }
 
     #[test]

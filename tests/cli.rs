@@ -160,6 +160,30 @@ fn exec_form_reports_the_exit_code() {
 }
 
 #[test]
+fn with_vv_each_check_end_is_said_on_stderr_with_its_probe_and_code() {
+    let fx = Fixture::new("cli-vv");
+    let mut h = fx.heat(&["-vv", "-i", "200ms", "sh", "-c", "exit 3"]);
+    let ended = |err: &str| {
+        err.lines()
+            .filter(|l| {
+                l.starts_with("heat: debug: check ended ")
+                    && l.contains(" probe=cli ")
+                    && l.contains(" code=3 ")
+            })
+            .count()
+    };
+    h.wait_for("two check-end lines on stderr", || ended(&h.stderr()) >= 2);
+    let err = h.stderr();
+    h.ensure(err.contains("heat: debug: check started probe=cli pid="), "a check-start line");
+    h.ensure(err.contains("heat: debug: tick probe=cli starts_check=true"), "a tick line");
+    h.stop();
+    // Every diagnostic is one line with heat's prefix, tracing's included.
+    let err = h.stderr();
+    let stray: Vec<&str> = err.lines().filter(|l| !l.starts_with("heat: ")).collect();
+    h.ensure(stray.is_empty(), format!("lines without the prefix: {stray:?}"));
+}
+
+#[test]
 fn options_after_the_command_belong_to_it() {
     let fx = Fixture::new("cli-argv");
     let args = [

@@ -594,6 +594,34 @@ fn an_invalid_reload_keeps_the_running_configuration() {
     h.stop();
 }
 
+#[test]
+fn a_good_file_after_a_failed_reload_says_it_is_valid_again_even_unchanged() {
+    let _g = light();
+    let fx = Fixture::new("svc-valid-again");
+    let good = "[probe.a]\ncommand = [\"true\"]\ninterval = \"100ms\"\n";
+    write_conf(&fx, good);
+    let mut h = service(&fx, &[]);
+    h.wait_named("[a] true", 1);
+    fx.replace_file(CONF, "[probe.a\ncommand = [\"true\"]\n", 0o644);
+    h.wait_event("reload failed, keeping the running configuration: ");
+    // The file as it was: nothing changes, but the error is over.
+    fx.replace_file(CONF, good, 0o644);
+    let entries = h.wait_event("configuration valid again");
+    let e = entries.iter().find(|e| e.is_heat() && e.text() == "configuration valid again");
+    h.ensure(e.is_some_and(|e| e.kind == "INFO"), "an INFO entry");
+    let events = heat_events(&entries);
+    h.ensure(reloads(&entries).is_empty(), format!("nothing changed, no summary: {events:?}"));
+    // Said once: the next unchanged rewrite is silent again. The probe's checks
+    // after it show the reload was done.
+    fx.replace_file(CONF, good, 0o644);
+    let n = named(&entries, "[a] true").len();
+    h.wait_entries("checks after a second rewrite", |e| named(e, "[a] true").len() >= n + 5);
+    let again =
+        |e: &[Entry]| heat_events(e).iter().filter(|t| *t == "configuration valid again").count();
+    h.ensure(again(&h.entries()) == 1, "said once");
+    h.stop();
+}
+
 // ---------------------------------------------------------------------------
 // 12. A changed probe's hook finishes first
 // ---------------------------------------------------------------------------
