@@ -1078,3 +1078,24 @@ fn fmt_ms(ms: u64) -> String {
     assert!(ms < 1000);
     if ms == 0 { "0s".to_string() } else { format!("{ms}ms") }
 }
+
+#[test]
+fn a_failed_reload_says_which_value_and_why() {
+    let _g = light();
+    let fx = Fixture::new("svc-invalid-value");
+    write_conf(&fx, "[probe.a]\ncommand = [\"true\"]\ninterval = \"100ms\"\n");
+    let mut h = service(&fx, &[]);
+    h.wait_named("[a] true", 1);
+    fx.replace_file(CONF, "[probe.a]\ncommand = [\"true\"]\ninterval = 0\n", 0o644);
+    let entries = h.wait_event("reload failed, keeping the running configuration: ");
+    let said = heat_events(&entries)
+        .into_iter()
+        .find(|t| t.starts_with("reload failed"))
+        .unwrap_or_default()
+        .to_string();
+    h.ensure(
+        said.ends_with(&format!("probe a: {CONF}:3: interval 0: must be greater than zero")),
+        format!("the probe, the line, the value and the reason: {said:?}"),
+    );
+    h.stop();
+}
