@@ -675,10 +675,13 @@ fn verify(fx: &Fixture, probes: &[Probe], run: &Run) -> Report {
     let mut seen: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut counts = Counts::default();
     let mut states: Vec<Vec<u64>> = vec![Vec::new(); probes.len()];
+    // Whether the latest reload failed: only then is a good one "valid again".
+    let mut last_reload_failed = false;
     for (idx, (at, e)) in all.iter().enumerate() {
         if e.is_heat() {
             let t = e.text();
             if t.starts_with("reloaded: ") {
+                last_reload_failed = false;
                 counts.reloaded += 1;
                 let changed =
                     t.contains("; changed 0; ") || t.contains("; changed 5 (p0, p1, p2, p3, p4); ");
@@ -686,7 +689,15 @@ fn verify(fx: &Fixture, probes: &[Probe], run: &Run) -> Report {
                     p.add("odd reload summary", || excerpt(at, e));
                 }
             } else if t.starts_with("reload failed, keeping the running configuration") {
+                last_reload_failed = true;
                 counts.reload_failed += 1;
+            } else if t == "configuration valid again" {
+                if !last_reload_failed {
+                    p.add("`configuration valid again` with no failed reload before it", || {
+                        excerpt(at, e)
+                    });
+                }
+                last_reload_failed = false;
             } else if t.starts_with("started heat ") {
                 counts.started += 1;
             } else if t == "stopping on SIGTERM" {
