@@ -154,8 +154,8 @@ mod tests {
         }
     }
 
-    fn text<T>(given: &Option<Given<T>>) -> Option<&str> {
-        given.as_ref().map(|g| g.text.as_str())
+    fn text<T>(given: &[Given<T>]) -> Option<&str> {
+        given.last().map(|g| g.text.as_str())
     }
 
     fn os(v: &[&str]) -> Vec<OsString> {
@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn options_after_the_command_belong_to_it() {
         let cli = parse(&["ls", "-i", "5", "--pid", "1", "--", "x"]);
-        assert!(cli.probe.interval.is_none());
+        assert!(cli.probe.interval.is_empty());
         assert!(cli.pid.is_none());
         assert_eq!(cli.command, os(&["ls", "-i", "5", "--pid", "1", "--", "x"]));
     }
@@ -292,11 +292,17 @@ mod tests {
         assert_eq!(text(&cli.probe.interval), Some("10s"));
         assert_eq!(cli.script, Some(PathBuf::from("./check.sh")));
         assert_eq!(text(&cli.probe.timeout), Some("5"));
-        assert_eq!(text(&cli.pid), Some("42"));
+        assert_eq!(cli.pid.as_ref().map(|g| g.text.as_str()), Some("42"));
         assert_eq!(cli.pidfile, Some(PathBuf::from("/run/x.pid")));
         assert_eq!(text(&cli.probe.signal), Some("USR1"));
-        assert_eq!(cli.probe.fail.map(|g| g.value), Some(PathBuf::from("./fail.sh")));
-        assert_eq!(cli.probe.recovery.map(|g| g.value), Some(PathBuf::from("./rec.sh")));
+        assert_eq!(
+            cli.probe.fail.last().map(|g| g.value.clone()),
+            Some(PathBuf::from("./fail.sh"))
+        );
+        assert_eq!(
+            cli.probe.recovery.last().map(|g| g.value.clone()),
+            Some(PathBuf::from("./rec.sh"))
+        );
         assert_eq!(text(&cli.probe.threshold), Some("3"));
         assert_eq!(text(&cli.probe.start_period), Some("1m"));
         assert_eq!(text(&cli.probe.recovery_timeout), Some("2m"));

@@ -35,7 +35,6 @@ fn lines(p: &ProbeConfig, phase: Duration) -> Vec<(&'static str, String)> {
     lines.extend(program.map(|prog| ("program", prog)));
     lines.push(("target", target));
     lines.extend(p.option_lines());
-    lines.extend(p.workdir.as_ref().map(|w| ("workdir", w.display().to_string())));
     lines.push(("phase", humantime::format_duration(phase).to_string()));
     lines
 }
@@ -73,9 +72,11 @@ mod tests {
 
     #[test]
     fn describe_defaults() {
+        let own = format!("heat's own (uid {})", nix::unistd::geteuid());
         assert_eq!(
             describe(&settings_of(vec![sample()])),
-            "log = heat.verbose.log\n\
+            format!(
+                "log = heat.verbose.log\n\
              \n\
              [probe.cli]\n\
              check = curl -sf localhost/health_check\n\
@@ -94,13 +95,30 @@ mod tests {
              success_signal = -\n\
              hook_timeout = 5m\n\
              max_output = 64KiB\n\
+             user = {own}\n\
+             group = -\n\
+             hook_user = {own}\n\
+             workdir = -\n\
+             env = -\n\
+             memory_max = -\n\
+             pids_max = -\n\
+             cpu_max = -\n\
              phase = 0s\n"
+            )
         );
     }
 
     #[test]
     fn describe_everything_set() {
         let hook = |p: &str| Some(Hook { path: p.into(), display: p.into() });
+        let nobody = crate::config::Credentials {
+            name: "nobody".into(),
+            uid: 65534,
+            gid: 65534,
+            groups: vec![65534, 100],
+            home: "/nonexistent".into(),
+            shell: "/usr/sbin/nologin".into(),
+        };
         let probe = ProbeConfig {
             check: Check::Script { path: "/etc/heat/check.sh".into() },
             display: "./check.sh".into(),
@@ -118,6 +136,14 @@ mod tests {
             hook_timeout: Duration::from_secs(30),
             max_output: 1000,
             workdir: Some("/etc/heat".into()),
+            user: Some(nobody.clone()),
+            hook_user: Some(nobody),
+            env: vec![("LANG".into(), "C".into()), ("TZ".into(), "UTC".into())],
+            limits: crate::config::Limits {
+                memory_max: Some(64 << 20),
+                pids_max: Some(32),
+                cpu_max: Some(crate::config::CpuQuota { percent: 50 }),
+            },
             ..sample()
         };
         let text = describe(&settings_of(vec![probe]));
@@ -143,7 +169,14 @@ mod tests {
                 "success_signal = SIGRTMIN+1",
                 "hook_timeout = 30s",
                 "max_output = 1000",
+                "user = nobody (uid 65534)",
+                "group = gid 65534, groups 65534 100",
+                "hook_user = nobody (uid 65534)",
                 "workdir = /etc/heat",
+                "env = LANG, TZ",
+                "memory_max = 64MiB",
+                "pids_max = 32",
+                "cpu_max = 50%",
                 "phase = 0s",
             ]
         );

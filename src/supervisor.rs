@@ -36,10 +36,25 @@ const PRIVATE_ENV: [&str; 6] = [
 
 /// heat's environment, cleaned of what is meant for heat alone.
 pub fn child_env() -> Arc<Env> {
+    child_env_without(&[])
+}
+
+/// heat's cleaned environment without the variables a probe sets itself, so
+/// that the probe's value is the only one its children see.
+fn child_env_without(set: &[(OsString, OsString)]) -> Arc<Env> {
     Arc::new(Env::new(std::env::vars_os().filter(|(k, _)| {
-        let k = k.to_string_lossy();
-        !k.starts_with("HEAT_") && !PRIVATE_ENV.contains(&k.as_ref())
+        let name = k.to_string_lossy();
+        !name.starts_with("HEAT_")
+            && !PRIVATE_ENV.contains(&name.as_ref())
+            && !set.iter().any(|(s, _)| s == k)
     })))
+}
+
+/// The base environment for children with `extra` on top: heat's shared one
+/// unless `extra` replaces some of it (built once per probe, not per run).
+fn base_env(shared: &Arc<Env>, extra: &[(OsString, OsString)]) -> Arc<Env> {
+    let replaces = extra.iter().any(|(k, _)| k != "HEAT_PROBE" && std::env::var_os(k).is_some());
+    if replaces { child_env_without(extra) } else { shared.clone() }
 }
 
 /// The per-check line on stdout (command-line mode), queued (see `diag`): a
@@ -539,11 +554,12 @@ impl Supervisor {
     }
 
     fn start_hook(&mut self, job: Job, hook: &Hook, env: &HookEnv) {
+        let env_extra = self.env(env);
         let spec = Spec {
             program: hook.path.clone(),
             args: Vec::new(),
-            env: self.shared.env.clone(),
-            env_extra: self.env(env),
+            env: base_env(&self.shared.env, &env_extra),
+            env_extra,
             cwd: self.cfg.workdir.clone(),
             kind: Kind::Hook,
             timeout: self.cfg.hook_timeout,
@@ -554,7 +570,7 @@ impl Supervisor {
 
     /// A hook's own variables.
     fn env(&self, hook: &HookEnv) -> Vec<(OsString, OsString)> {
-        let mut env = probe_env(&self.cfg);
+        let mut env = probe_env(&self.cfg, true);
         env.extend(hook.vars().into_iter().map(|(k, v)| (k.into(), v.into())));
         if let Some(t) = &self.target {
             env.push(("HEAT_TARGET_PID".into(), t.pid().to_string().into()));
@@ -812,11 +828,12 @@ fn check_spec(cfg: &ProbeConfig, shared: &Shared) -> Spec {
         Check::Shell { command } => ("/bin/sh".into(), vec!["-c".into(), command.into()]),
         Check::Script { path } => (path.clone(), Vec::new()),
     };
+    let env_extra = probe_env(cfg, false);
     Spec {
         program,
         args,
-        env: shared.env.clone(),
-        env_extra: probe_env(cfg),
+        env: base_env(&shared.env, &env_extra),
+        env_extra,
         cwd: cfg.workdir.clone(),
         kind: Kind::Check,
         timeout: cfg.timeout,
@@ -824,9 +841,21 @@ fn check_spec(cfg: &ProbeConfig, shared: &Shared) -> Spec {
     }
 }
 
-/// What a probe's checks and hooks get beside heat's cleaned environment.
-fn probe_env(cfg: &ProbeConfig) -> Vec<(OsString, OsString)> {
-    vec![("HEAT_PROBE".into(), cfg.name.clone().into())]
+/// What a probe's checks (or, with `hook`, its hooks) get beside heat's
+/// cleaned environment: the user's own variables, as systemd's `User=` sets
+/// them, the probe's `env`, then `HEAT_PROBE`.
+fn probe_env(cfg: &ProbeConfig, hook: bool) -> Vec<(OsString, OsString)> {
+    let user = if hook { &cfg.hook_user } else { &cfg.user };
+    let mut env: Vec<(OsString, OsString)> = Vec::new();
+    if let Some(c) = user {
+        env.push(("HOME".into(), c.home.clone().into()));
+        env.push(("USER".into(), c.name.clone().into()));
+        env.push(("LOGNAME".into(), c.name.clone().into()));
+        env.push(("SHELL".into(), c.shell.clone().into()));
+    }
+    env.extend(cfg.env.iter().map(|(k, v)| (k.into(), v.into())));
+    env.push(("HEAT_PROBE".into(), cfg.name.clone().into()));
+    env
 }
 
 /// One line on stderr, queued (see `diag`): a stderr nobody reads or a broken

@@ -62,5 +62,9 @@ pub fn probe_config(name: &str) -> ProbeConfig {
         hook_timeout: DEFAULT_HOOK_TIMEOUT,
         max_output: DEFAULT_MAX_OUTPUT,
         workdir: None,
+        user: None,
+        hook_user: None,
+        env: Vec::new(),
+        limits: Default::default(),
     }
 }

@@ -29,6 +29,8 @@ pub struct Env {
     pub known_pids: Vec<u32>,
     /// A reload of the running configuration: an empty file is refused.
     pub reload: bool,
+    /// As root, files owned by this uid (the probe's user) are trusted too.
+    pub owner: Option<u32>,
 }
 
 impl Env {
@@ -42,6 +44,7 @@ impl Env {
             workdir: None,
             known_pids: Vec::new(),
             reload: false,
+            owner: None,
         }
     }
 
@@ -50,6 +53,13 @@ impl Env {
             Some(dir) if path.is_relative() => dir.join(path),
             _ => path.to_path_buf(),
         }
+    }
+
+    /// Who may own what heat runs: root, heat itself, the probe's user.
+    pub(super) fn owners(&self) -> Vec<u32> {
+        let mut owners = vec![self.euid];
+        owners.extend(self.owner.filter(|&o| o != self.euid));
+        owners
     }
 
     pub(super) fn is_root(&self) -> bool {

@@ -169,6 +169,26 @@ pub enum Reason {
          or give a target"
     )]
     RaisedOnHeat { allowed: String },
+    #[error("empty: give a name or a number")]
+    NoName,
+    #[error("not NAME=VALUE")]
+    NotAnAssignment,
+    #[error("not a variable name (no '=' or NUL, not empty)")]
+    BadEnvName,
+    #[error("HEAT_* variables are heat's own")]
+    HeatsEnv,
+    #[error("not a percentage of one CPU (50%, 200%)")]
+    NotAPercentage,
+    #[error("no such user")]
+    NoSuchUser,
+    #[error("no such group")]
+    NoSuchGroup,
+    #[error("cannot read the user database: {0}")]
+    UserDatabase(Io),
+    #[error("running as another user needs root (heat runs as uid {0})")]
+    NotRoot(u32),
+    #[error("not a directory")]
+    NotADir,
     #[error("not a pid (a positive integer)")]
     NotAPid,
     #[error("must be a positive integer (0 and negative pids name process groups)")]

@@ -458,6 +458,29 @@ mod tests {
     }
 
     #[test]
+    fn heat_toml_takes_the_execution_context() {
+        let d = Dir::new();
+        std::fs::create_dir_all(d.0.join("work")).unwrap();
+        let s = d.ok(
+            "[probe.a]\ncommand = [\"true\"]\nuser = \"nobody\"\nworkdir = \"work\"\n\
+             env = { LANG = \"C\", TZ = \"UTC\" }\npids_max = 16\ncpu_max = \"150%\"\n",
+            &[],
+        );
+        let p = &s.probes[0];
+        assert_eq!(p.user.as_ref().map(|c| c.uid), Some(65534));
+        assert_eq!(p.workdir.as_deref(), Some(d.0.join("work").as_path()), "relative to the file");
+        assert_eq!(p.env, [("LANG".into(), "C".into()), ("TZ".into(), "UTC".into())]);
+        assert_eq!(p.limits.pids_max, Some(16));
+        assert_eq!(p.limits.cpu_max.map(|q| q.quota_us()), Some(150_000));
+        let e = d.err("[probe.a]\ncommand = [\"true\"]\nenv = { HEAT_X = \"1\" }\n");
+        assert_eq!(e, "probe a: heat.toml:3: env {HEAT_X}: HEAT_* variables are heat's own");
+        let e = d.err("[probe.a]\ncommand = [\"true\"]\nenv = \"LANG=C\"\n");
+        assert!(e.starts_with("heat.toml:3:7: env: invalid type: string"), "{e}");
+        let e = d.err("[probe.a]\ncommand = [\"true\"]\nuser = \"no-such-user-x\"\n");
+        assert_eq!(e, "probe a: heat.toml:3: user no-such-user-x: no such user");
+    }
+
+    #[test]
     fn probe_names_are_checked() {
         let d = Dir::new();
         assert_eq!(

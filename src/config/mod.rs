@@ -24,6 +24,7 @@ use std::time::Duration;
 use crate::probe::{Rules, TargetKind};
 use crate::signal::Signal;
 
+mod accounts;
 mod args;
 mod env;
 mod error;
@@ -40,7 +41,9 @@ pub use error::{ConfigError, Io, Reason};
 pub use file::CLI_PROBE;
 pub use options::{Layer, Origin, ProbeFlags, Raw, RawCheck, RawTarget, format_size};
 pub use validate::validate_probe;
-pub use value::{Given, MAX_DURATION, MAX_OUTPUT, MIN_INTERVAL, Parser, Pid, Value};
+pub use value::{
+    Account, CpuQuota, Given, MAX_DURATION, MAX_OUTPUT, MIN_INTERVAL, Parser, Pid, Value,
+};
 
 /// How a check is started.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +97,52 @@ pub struct ProbeConfig {
     pub max_output: usize,
     /// Where checks and hooks run; `None` is heat's own directory.
     pub workdir: Option<PathBuf>,
+    /// Who checks run as; `None` is heat's own user.
+    pub user: Option<Credentials>,
+    /// Who hooks run as (the probe's user unless `hook_user` says otherwise).
+    pub hook_user: Option<Credentials>,
+    /// Variables added to the cleaned environment, in order.
+    pub env: Vec<(String, String)>,
+    pub limits: Limits,
+}
+
+/// A user a child runs as, resolved at start from the user and group databases.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups, as initgroups would set them (the primary among them).
+    pub groups: Vec<u32>,
+    pub home: PathBuf,
+    pub shell: PathBuf,
+}
+
+impl Credentials {
+    /// `nobody (uid 65534)`.
+    pub fn user_text(&self) -> String {
+        format!("{} (uid {})", self.name, self.uid)
+    }
+
+    /// `gid 65534, groups 65534 100`.
+    pub fn groups_text(&self) -> String {
+        let groups: Vec<String> = self.groups.iter().map(u32::to_string).collect();
+        format!("gid {}, groups {}", self.gid, groups.join(" "))
+    }
+}
+
+/// Per-run cgroup limits; applied where heat runs checks in cgroups.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub memory_max: Option<u64>,
+    pub pids_max: Option<u64>,
+    pub cpu_max: Option<CpuQuota>,
+}
+
+impl Limits {
+    pub fn any(&self) -> bool {
+        self.memory_max.is_some() || self.pids_max.is_some() || self.cpu_max.is_some()
+    }
 }
 
 impl ProbeConfig {

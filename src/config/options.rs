@@ -13,12 +13,16 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::ArgAction;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use toml::Spanned;
 
-use super::value::{Given, Interval, OutputSize, Parser, Pid, Timeout, Value, Written};
-use super::{Hook, ProbeConfig};
+use super::value::{
+    Account, Bytes, Count, CpuQuota, EnvVars, Given, Interval, OutputSize, Parser, Pid, Timeout,
+    Value, Written,
+};
+use super::{Credentials, Hook, ProbeConfig};
 use crate::signal::Signal;
 use crate::text::{show_path, shown};
 
@@ -146,6 +150,16 @@ pub trait Locate {
     }
 }
 
+/// A flag's values as one layer value (repeats joined, see `Value::join`).
+fn flag<T: Value>(given: &[Given<T>], field: &str) -> Option<Raw<T>> {
+    if given.is_empty() {
+        return None;
+    }
+    let text = given.iter().map(|g| g.text.as_str()).collect::<Vec<_>>().join(" ");
+    let value = T::join(given.iter().map(|g| g.value.clone()).collect());
+    Some(Raw { value, text, origin: Origin::Flag(format!("--{}", field.replace('_', "-"))) })
+}
+
 macro_rules! probe_options {
     ($(
         $(#[$meta:meta])*
@@ -160,11 +174,12 @@ macro_rules! probe_options {
                     long,
                     value_parser = Parser::<$ty>::new(),
                     value_hint = <$ty as Value>::HINT,
+                    action = if <$ty as Value>::MULTI { ArgAction::Append } else { ArgAction::Set },
                     hide_possible_values = true,
                     allow_hyphen_values = true
                 )]
                 $(#[$meta])*
-                pub $field: Option<Given<$ty>>,
+                pub $field: Vec<Given<$ty>>,
             )*
         }
 
@@ -202,11 +217,7 @@ macro_rules! probe_options {
                 Layer {
                     check: None,
                     target: None,
-                    $($field: flags.$field.as_ref().map(|g| Raw {
-                        value: g.value.clone(),
-                        text: g.text.clone(),
-                        origin: Origin::Flag(format!("--{}", stringify!($field).replace('_', "-"))),
-                    }),)*
+                    $($field: flag(&flags.$field, stringify!($field)),)*
                 }
             }
 
@@ -307,6 +318,55 @@ probe_options! {
     /// The rest is read and dropped, and the log entry says how many bytes.
     #[arg(value_name = "SIZE")]
     max_output: OutputSize => |p| format_size(p.max_output);
+
+    /// Run checks and hooks as this user (a name or uid); needs root [default: heat's own]
+    ///
+    /// The child gets the user's HOME, USER, LOGNAME and SHELL, its primary group and its
+    /// supplementary groups from the group database.
+    #[arg(value_name = "USER")]
+    user: Account => |p| account(&p.user);
+
+    /// Run checks and hooks with this group (a name or gid) [default: the user's primary]
+    #[arg(value_name = "GROUP")]
+    group: Account => |p| p.user.as_ref().map_or("-".to_string(), Credentials::groups_text);
+
+    /// Run hooks as this user instead [default: the probe's user]
+    #[arg(value_name = "USER")]
+    hook_user: Account => |p| account(&p.hook_user);
+
+    /// Directory checks and hooks run in [default: heat.toml's directory, or heat's own]
+    #[arg(value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    workdir: PathBuf => |p| p.workdir.as_ref().map_or("-".to_string(), |w| w.display().to_string());
+
+    /// A variable added to the environment of checks and hooks (repeat for more)
+    ///
+    /// In heat.toml a table: env = { LANG = "C.UTF-8" }. HEAT_* names are heat's own.
+    #[arg(value_name = "NAME=VALUE")]
+    env: EnvVars => |p| {
+        let keys: Vec<&str> = p.env.iter().map(|(k, _)| k.as_str()).collect();
+        if keys.is_empty() { "-".to_string() } else { keys.join(", ") }
+    };
+
+    /// Memory limit of each check's and hook's cgroup (memory.max) [default: none]
+    ///
+    /// Sizes as --max-output. Ignored, with a warning, where the memory controller is absent.
+    #[arg(value_name = "SIZE")]
+    memory_max: Bytes => |p| p.limits.memory_max.map_or("-".to_string(), |b| format_size(b as usize));
+
+    /// Most processes in each check's and hook's cgroup (pids.max) [default: none]
+    #[arg(value_name = "N")]
+    pids_max: Count => |p| p.limits.pids_max.map_or("-".to_string(), |n| n.to_string());
+
+    /// CPU time of each check's and hook's cgroup, as 50% of one CPU (cpu.max) [default: none]
+    #[arg(value_name = "PERCENT")]
+    cpu_max: CpuQuota => |p| p.limits.cpu_max.map_or("-".to_string(), |q| format!("{}%", q.percent));
+}
+
+fn account(c: &Option<Credentials>) -> String {
+    match c {
+        Some(c) => c.user_text(),
+        None => format!("heat's own (uid {})", nix::unistd::geteuid()),
+    }
 }
 
 fn dur(d: Duration) -> String {

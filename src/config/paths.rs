@@ -140,12 +140,23 @@ fn refuse_untrusted(
     if !env.is_root() {
         return Ok(());
     }
-    trust::check(path, &[env.euid]).map_err(|why| ConfigError::Untrusted {
+    trust::check(path, &env.owners()).map_err(|why| ConfigError::Untrusted {
         location: origin.location(),
         what,
         shown: shown.to_string(),
         why,
     })
+}
+
+/// A working directory: an existing directory.
+pub(super) fn directory(raw: &Raw<PathBuf>, env: &Env) -> Result<PathBuf, ConfigError> {
+    let path = env.resolve(&raw.value);
+    match fs::metadata(&path) {
+        Ok(meta) if meta.is_dir() => Ok(std::path::absolute(&path).unwrap_or(path)),
+        Ok(_) => Err(raw.error(Reason::NotADir)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(raw.error(Reason::NoSuchFile)),
+        Err(e) => Err(raw.error(Reason::CannotAccess((&e).into()))),
+    }
 }
 
 /// The config file: regular (a FIFO or device would hang a read) and, as root,

@@ -993,3 +993,92 @@ fn describe_the_command_line_as_parsed() {
     );
     assert!(text.contains("\ninterval = 10s\ntimeout = 10s\n"), "{text}");
 }
+
+// -- the execution context -----------------------------------------------
+
+#[test]
+fn a_probe_user_may_own_its_scripts_as_root() {
+    let dir = TempDir::new("config");
+    let script = dir.script("check.sh");
+    if nix::unistd::geteuid().is_root() {
+        std::os::unix::fs::chown(&script, Some(65534), Some(65534)).unwrap();
+        let refused = err_in(&["-s", s(&script)], &root_env());
+        assert!(refused.contains("owned by uid 65534 (nobody)"), "{refused}");
+    } else {
+        eprintln!("not root: the script cannot be given to nobody; checking the user alone");
+    }
+    let p = ok_in(&["--user", "nobody", "-s", s(&script)], &root_env()).probes.remove(0);
+    let nobody = p.user.clone().expect("a user");
+    assert_eq!((nobody.name.as_str(), nobody.uid), ("nobody", 65534));
+    assert_eq!(p.hook_user, p.user, "hooks run as the probe's user by default");
+    let p = ok_in(&["--user", "nobody", "--hook-user", "0", "-s", s(&script)], &root_env())
+        .probes
+        .remove(0);
+    assert_eq!(p.hook_user.map(|c| c.uid), Some(0));
+}
+
+#[test]
+fn users_and_groups_are_checked_at_start() {
+    assert_eq!(
+        err_in(&["--user", "no-such-user-x", "true"], &root_env()),
+        "--user no-such-user-x: no such user"
+    );
+    assert_eq!(
+        err_in(&["--group", "no-such-group-x", "true"], &root_env()),
+        "--group no-such-group-x: no such group"
+    );
+    assert_eq!(
+        err_in(&["--user", "nobody", "true"], &user_env()),
+        "--user nobody: running as another user needs root (heat runs as uid 1000)"
+    );
+}
+
+#[test]
+fn env_workdir_and_limits_are_carried() {
+    let dir = TempDir::new("config");
+    let p = probe(&[
+        "--env",
+        "LANG=C",
+        "--env",
+        "EMPTY=",
+        "--workdir",
+        s(&dir.0),
+        "--memory-max",
+        "64MiB",
+        "--pids-max",
+        "32",
+        "--cpu-max",
+        "50%",
+        "true",
+    ]);
+    assert_eq!(p.env, [("LANG".to_string(), "C".to_string()), ("EMPTY".into(), "".into())]);
+    assert_eq!(p.workdir.as_deref(), Some(dir.0.as_path()));
+    assert_eq!(
+        p.limits,
+        Limits {
+            memory_max: Some(64 << 20),
+            pids_max: Some(32),
+            cpu_max: Some(CpuQuota { percent: 50 })
+        }
+    );
+    assert_eq!(err(&["--env", "NOEQUALS", "true"]), "--env NOEQUALS: not NAME=VALUE");
+    assert_eq!(
+        err(&["--env", "HEAT_PROBE=x", "true"]),
+        "--env HEAT_PROBE=x: HEAT_* variables are heat's own"
+    );
+    assert_eq!(err(&["--pids-max", "0", "true"]), "--pids-max 0: must be at least 1");
+    assert_eq!(
+        err(&["--cpu-max", "50", "true"]),
+        "--cpu-max 50: not a percentage of one CPU (50%, 200%)"
+    );
+    let missing = dir.0.join("nope");
+    assert_eq!(
+        err(&["--workdir", s(&missing), "true"]),
+        format!("--workdir {}: no such file", s(&missing))
+    );
+    let file = dir.script("f.sh");
+    assert_eq!(
+        err(&["--workdir", s(&file), "true"]),
+        format!("--workdir {}: not a directory", s(&file))
+    );
+}

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use super::env::{Env, Mode};
 use super::options::{Layer, Origin, Raw, RawCheck, RawTarget};
-use super::paths;
 use super::{
-    Check, ConfigError, DEFAULT_HOOK_TIMEOUT, DEFAULT_INTERVAL, DEFAULT_MAX_OUTPUT, ProbeConfig,
-    Reason, TargetSpec,
+    Check, ConfigError, DEFAULT_HOOK_TIMEOUT, DEFAULT_INTERVAL, DEFAULT_MAX_OUTPUT, Limits,
+    ProbeConfig, Reason, TargetSpec,
 };
+use super::{accounts, paths};
 use crate::signal::Signal;
 use crate::target::{Liveness, liveness};
 use crate::text::{show_path, shown};
@@ -47,7 +47,15 @@ fn build(
     env: &Env,
 ) -> Result<ProbeConfig, ConfigError> {
     let interval = layer.interval.as_ref().map_or(DEFAULT_INTERVAL, |r| r.value.0);
-    let (check, display) = check(layer.check.as_ref(), table, env)?;
+    let user = accounts::resolve(layer.user.as_ref(), layer.group.as_ref(), env)?;
+    let hook_user = match &layer.hook_user {
+        Some(h) => accounts::resolve(Some(h), None, env)?,
+        None => user.clone(),
+    };
+    // As root, a script may be owned by the user it runs as, a hook by its own.
+    let check_env = Env { owner: user.as_ref().map(|c| c.uid), ..env.clone() };
+    let hook_env = Env { owner: hook_user.as_ref().map(|c| c.uid), ..env.clone() };
+    let (check, display) = check(layer.check.as_ref(), table, &check_env)?;
     let target = layer.target.as_ref().map(|t| target(t, env)).transpose()?;
     let has_target = target.is_some();
     Ok(ProbeConfig {
@@ -58,11 +66,11 @@ fn build(
         timeout: layer.timeout.as_ref().map_or(interval, |r| r.value.0),
         target,
         signal: layer.signal.as_ref().map(|r| r.value),
-        fail: layer.fail.as_ref().map(|h| paths::hook(h, "fail hook", env)).transpose()?,
+        fail: layer.fail.as_ref().map(|h| paths::hook(h, "fail hook", &hook_env)).transpose()?,
         recovery: layer
             .recovery
             .as_ref()
-            .map(|h| paths::hook(h, "recovery hook", env))
+            .map(|h| paths::hook(h, "recovery hook", &hook_env))
             .transpose()?,
         threshold: layer.threshold.as_ref().map_or(std::num::NonZeroU32::MIN, |r| r.value),
         start_period: layer.start_period.as_ref().map_or(Duration::ZERO, |r| r.value),
@@ -71,7 +79,18 @@ fn build(
         success_signal: raised(&layer.success_signal, has_target, env)?,
         hook_timeout: layer.hook_timeout.as_ref().map_or(DEFAULT_HOOK_TIMEOUT, |r| r.value.0),
         max_output: layer.max_output.as_ref().map_or(DEFAULT_MAX_OUTPUT, |r| r.value.0),
-        workdir: env.workdir.clone(),
+        workdir: match &layer.workdir {
+            Some(dir) => Some(paths::directory(dir, env)?),
+            None => env.workdir.clone(),
+        },
+        user,
+        hook_user,
+        env: layer.env.as_ref().map(|r| r.value.0.clone()).unwrap_or_default(),
+        limits: Limits {
+            memory_max: layer.memory_max.as_ref().map(|r| r.value.0),
+            pids_max: layer.pids_max.as_ref().map(|r| r.value.0),
+            cpu_max: layer.cpu_max.as_ref().map(|r| r.value),
+        },
     })
 }
 

@@ -56,6 +56,19 @@ pub trait Value: Sized + Clone + fmt::Debug + PartialEq + Send + Sync + 'static 
     fn candidates() -> Vec<&'static str> {
         Vec::new()
     }
+
+    /// A table in heat.toml, for the options that are one (`env`).
+    fn from_toml_table(_: Vec<(String, String)>) -> Option<Self> {
+        None
+    }
+
+    /// Whether the flag may be repeated (its values then [`Value::join`]ed).
+    const MULTI: bool = false;
+
+    /// The values of a repeated flag, as one.
+    fn join(all: Vec<Self>) -> Self {
+        all.into_iter().last().expect("clap gives a repeated flag's values, one at least")
+    }
 }
 
 /// A duration: a bare integer is seconds, otherwise humantime (`500ms`,
@@ -227,6 +240,118 @@ impl Value for PathBuf {
     }
 }
 
+/// A user or group: a name from the system's database, or a numeric id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Account {
+    Name(String),
+    Id(u32),
+}
+
+impl Value for Account {
+    fn parse(text: &str) -> Result<Account, Reason> {
+        if text.is_empty() {
+            return Err(Reason::NoName);
+        }
+        if text.bytes().all(|b| b.is_ascii_digit()) {
+            return text.parse().map(Account::Id).map_err(|_| Reason::NoName);
+        }
+        Ok(Account::Name(text.to_string()))
+    }
+}
+
+/// Variables added to a child's environment: `K=V` on the command line (the
+/// flag repeated), a table of strings in heat.toml.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EnvVars(pub Vec<(String, String)>);
+
+impl Value for EnvVars {
+    const EXPECTING: &'static str = "a table of strings: env = { NAME = \"value\" }";
+    const TAKES_INT: bool = false;
+    const TAKES_STR: bool = false;
+
+    fn parse(text: &str) -> Result<EnvVars, Reason> {
+        let (k, v) = text.split_once('=').ok_or(Reason::NotAnAssignment)?;
+        env_name(k)?;
+        Ok(EnvVars(vec![(k.to_string(), v.to_string())]))
+    }
+    fn from_toml_table(pairs: Vec<(String, String)>) -> Option<EnvVars> {
+        Some(EnvVars(pairs))
+    }
+    const MULTI: bool = true;
+
+    fn join(all: Vec<EnvVars>) -> EnvVars {
+        EnvVars(all.into_iter().flat_map(|e| e.0).collect())
+    }
+}
+
+/// A variable name a child may be given: not empty, no `=` or NUL, and not
+/// one heat sets itself.
+pub fn env_name(name: &str) -> Result<(), Reason> {
+    if name.is_empty() || name.contains(['=', '\0']) {
+        return Err(Reason::BadEnvName);
+    }
+    if name.starts_with("HEAT_") {
+        return Err(Reason::HeatsEnv);
+    }
+    Ok(())
+}
+
+/// A byte count for a cgroup limit: the sizes of `max_output`, without its cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bytes(pub u64);
+
+impl Value for Bytes {
+    fn parse(text: &str) -> Result<Bytes, Reason> {
+        Ok(Bytes(parse_size(text)? as u64))
+    }
+}
+
+/// A count of at least 1 (`pids_max`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Count(pub u64);
+
+impl Value for Count {
+    const EXPECTING: &'static str = "an integer";
+    const TAKES_STR: bool = false;
+
+    fn parse(text: &str) -> Result<Count, Reason> {
+        let n: i64 = text.parse().map_err(|_| Reason::NotWhole)?;
+        Count::from_int(n)
+    }
+    fn from_int(n: i64) -> Result<Count, Reason> {
+        u64::try_from(n).ok().filter(|&n| n > 0).map(Count).ok_or(Reason::BelowOne)
+    }
+}
+
+/// CPU time per period, as systemd's CPUQuota: `50%` of one CPU, `200%` of two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuQuota {
+    pub percent: u32,
+}
+
+impl CpuQuota {
+    /// The period cpu.max is written with, in microseconds (the kernel's default).
+    pub const PERIOD_US: u64 = 100_000;
+
+    pub fn quota_us(self) -> u64 {
+        u64::from(self.percent) * Self::PERIOD_US / 100
+    }
+}
+
+impl Value for CpuQuota {
+    fn parse(text: &str) -> Result<CpuQuota, Reason> {
+        let digits = text.strip_suffix('%').ok_or(Reason::NotAPercentage)?;
+        let percent: u32 = digits.parse().map_err(|_| Reason::NotAPercentage)?;
+        if percent == 0 {
+            return Err(Reason::Zero);
+        }
+        Ok(CpuQuota { percent })
+    }
+    fn from_int(_: i64) -> Result<CpuQuota, Reason> {
+        Err(Reason::NotAPercentage)
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The two edges
 
@@ -297,7 +422,7 @@ pub struct Written<T> {
 impl<'de, T: Value> Deserialize<'de> for Written<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Written<T>, D::Error> {
         struct V<T>(PhantomData<T>);
-        impl<T: Value> Visitor<'_> for V<T> {
+        impl<'de, T: Value> Visitor<'de> for V<T> {
             type Value = Written<T>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str(T::EXPECTING)
@@ -316,6 +441,20 @@ impl<'de, T: Value> Deserialize<'de> for Written<T> {
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Written<T>, E> {
                 self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Written<T>, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, String>()? {
+                    pairs.push((k, v));
+                }
+                let text = pairs.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ");
+                let names = pairs.iter().try_for_each(|(k, _)| env_name(k));
+                match T::from_toml_table(pairs) {
+                    None => Err(de::Error::invalid_type(de::Unexpected::Map, &self)),
+                    Some(v) => {
+                        Ok(Written { text: format!("{{{text}}}"), value: names.map(|()| v) })
+                    }
+                }
             }
         }
         d.deserialize_any(V(PhantomData))
