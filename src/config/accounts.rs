@@ -3,7 +3,6 @@
 //! with supplementary groups as initgroups sets them.
 
 use std::ffi::CString;
-use std::path::PathBuf;
 
 use nix::unistd::{Gid, Group, Uid, User};
 
@@ -48,7 +47,7 @@ pub(super) fn resolve(
         gid,
         groups,
         home: entry.dir,
-        shell: PathBuf::from(entry.shell),
+        shell: entry.shell,
     }))
 }
 
