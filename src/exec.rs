@@ -124,6 +124,11 @@ impl Report {
         Report { pid: None, outcome, output: Vec::new(), dropped: 0, ended: SystemTime::now() }
     }
 
+    /// Ended by heat before it could start (it was waiting for a run slot).
+    pub fn ended_unstarted() -> Report {
+        Report::without_child(Outcome::Ended)
+    }
+
     fn not_started(code: i32, error: String) -> Report {
         Report::without_child(Outcome::NotStarted { code, error })
     }

@@ -66,7 +66,7 @@ async fn start() -> ExitCode {
             out.write_all(heat::report::describe(&settings).as_bytes()).and_then(|()| out.flush());
         return ExitCode::SUCCESS;
     }
-    if let Err(e) = service::raise_nofile_limit(settings.probes.len()) {
+    if let Err(e) = service::raise_nofile_limit(&settings.probes) {
         say(&e.to_string());
         return ExitCode::from(2);
     }

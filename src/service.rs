@@ -22,7 +22,7 @@ use crate::exec::Stop;
 use crate::log::{Level, Log};
 use crate::reload::{self, Plan};
 use crate::sd_notify::Notifier;
-use crate::supervisor::{Children, Control, Exit, Handover, Shared, Stdout, Supervisor};
+use crate::supervisor::{Children, Control, Exit, Handover, RunSlots, Shared, Stdout, Supervisor};
 use crate::watch::ConfigWatch;
 
 /// How often systemd's STATUS line is refreshed (when it changed).
@@ -93,6 +93,8 @@ pub async fn run(cli: config::Args, settings: Settings, log: Log, mut signals: S
     let version = env!("CARGO_PKG_VERSION");
     let text = format!("started heat {version} (pid {})", std::process::id());
     log.write(SystemTime::now(), Level::Info, "heat", text.as_bytes(), 0);
+    // Raised in main already, before the log was opened; this only reads it.
+    let slots = raise_nofile_limit(&settings.probes).unwrap_or(1);
     let shared = Rc::new(Shared {
         log: log.clone(),
         env: crate::supervisor::child_env(),
@@ -102,6 +104,7 @@ pub async fn run(cli: config::Args, settings: Settings, log: Log, mut signals: S
         failing: Cell::new(0),
         recovering: Cell::new(0),
         children: Children::Exec,
+        slots: RunSlots::new(slots),
     });
     let mut svc = Service {
         cli,
@@ -318,8 +321,9 @@ impl Service {
             tracing::warn!("{w}");
         }
         // A file whose probes cannot all have their fds is refused as a whole.
-        if let Err(e) = raise_nofile_limit(settings.probes.len()) {
-            return self.reload_failed(&e);
+        match raise_nofile_limit(&settings.probes) {
+            Ok(slots) => self.shared.slots.resize(slots),
+            Err(e) => return self.reload_failed(&e),
         }
         if settings.log != self.log_path {
             self.log.reopen_at(&settings.log);
@@ -356,20 +360,39 @@ pub enum NofileError {
     Raise { errno: nix::errno::Errno },
 }
 
+/// fds heat keeps for itself: the log, stderr and stdout, the timer, the
+/// watch, signals, systemd's socket, the runtime.
+const FDS_OWN: u64 = 64;
+/// fds one running check or hook holds: its pipe (both ends while it starts),
+/// its pidfd, its cgroup.
+const FDS_PER_RUN: u64 = 4;
+
 /// Raises the soft open-file limit toward the hard one, as far as the probes
-/// need: a few fds per running probe (pipe, pidfd, target pidfd).
-pub fn raise_nofile_limit(probes: usize) -> Result<(), NofileError> {
+/// could use, and says how many checks and hooks may run at once within it:
+/// each probe with a target keeps its target's pidfd, each run holds a few
+/// fds while it runs. A hard limit lower than all probes running at once is
+/// fine (runs wait for a slot); one too low for a single run is an error.
+pub fn raise_nofile_limit(probes: &[ProbeConfig]) -> Result<usize, NofileError> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    let need = 64 + 4 * probes as u64;
+    let targets = probes.iter().filter(|p| p.target.is_some()).count() as u64;
+    let reserved = FDS_OWN + targets;
+    let want = reserved + FDS_PER_RUN * probes.len().max(1) as u64;
     let (soft, hard) =
         getrlimit(Resource::RLIMIT_NOFILE).map_err(|errno| NofileError::Read { errno })?;
-    if soft >= need {
-        return Ok(());
-    }
+    let need = reserved + FDS_PER_RUN;
     if hard < need {
-        return Err(NofileError::HardLimit { hard, probes, need });
+        return Err(NofileError::HardLimit { hard, probes: probes.len(), need });
     }
-    setrlimit(Resource::RLIMIT_NOFILE, need, hard).map_err(|errno| NofileError::Raise { errno })
+    let limit = if soft >= want {
+        soft
+    } else {
+        let raised = want.min(hard);
+        setrlimit(Resource::RLIMIT_NOFILE, raised, hard)
+            .map_err(|errno| NofileError::Raise { errno })?;
+        raised
+    };
+    let slots = (limit.saturating_sub(reserved) / FDS_PER_RUN).min(probes.len().max(1) as u64);
+    Ok(slots as usize)
 }
 
 /// Waits for the config file to change; never, without a watch.

@@ -93,6 +93,48 @@ pub struct Shared {
     pub recovering: Cell<usize>,
     /// Where checks and hooks come from.
     pub children: Children,
+    /// Runs that may hold file descriptors at once (see [`RunSlots`]).
+    pub slots: RunSlots,
+}
+
+/// The checks and hooks that may run at once, as heat's open-file limit
+/// allows: each holds a few fds while it runs (its pipe, its pidfd, its
+/// cgroup). A run that finds none free waits for one (an INFO entry, counted)
+/// rather than failing: it is heat's shortage, never the probe's.
+pub struct RunSlots {
+    free: tokio::sync::Semaphore,
+    total: Cell<usize>,
+    /// Runs that had to wait, since start.
+    pub delayed: Cell<u64>,
+}
+
+impl RunSlots {
+    pub fn new(total: usize) -> RunSlots {
+        RunSlots {
+            free: tokio::sync::Semaphore::new(total),
+            total: Cell::new(total),
+            delayed: Cell::new(0),
+        }
+    }
+
+    /// After a reload: more slots at once, fewer as runs give theirs back.
+    pub fn resize(&self, total: usize) {
+        let old = self.total.replace(total);
+        if total > old {
+            self.free.add_permits(total - old);
+        } else {
+            // Slots held now come back: until those runs end a few more may
+            // run than the new limit says, and a spawn that then finds no fd
+            // is heat's ERR entry, as any shortage.
+            self.free.forget_permits(old - total);
+        }
+    }
+}
+
+impl Default for RunSlots {
+    fn default() -> RunSlots {
+        RunSlots::new(tokio::sync::Semaphore::MAX_PERMITS)
+    }
 }
 
 /// Where a probe's children come from: exec.rs, or in unit tests a script
@@ -583,7 +625,28 @@ impl Supervisor {
         let frozen = self.freezing.filter(|_| job != Job::Check);
         let children = self.shared.children.clone();
         let cfg = self.cfg.clone();
+        let shared = self.shared.clone();
+        let (heat, what) = (self.names.heat.clone(), self.run_of(job));
+        let mut stopped = rx.clone();
         let report = Box::pin(async move {
+            let _slot = match shared.slots.free.try_acquire() {
+                Ok(slot) => slot,
+                Err(_) => {
+                    let waiting = shared.slots.delayed.get() + 1;
+                    shared.slots.delayed.set(waiting);
+                    let text = format!(
+                        "{what} delayed: all {} run slots are in use (heat's open-file limit); it \
+                         starts when one is free ({waiting} delayed since start)",
+                        shared.slots.total.get()
+                    );
+                    tracing::info!(probe = %cfg.name, run = %what, "delayed: no run slot free");
+                    shared.log.write(SystemTime::now(), Level::Info, &heat, text.as_bytes(), 0);
+                    tokio::select! {
+                        slot = shared.slots.free.acquire() => slot.expect("the slots are never closed"),
+                        _ = stopped.wait_for(|s| *s != Stop::No) => return Report::ended_unstarted(),
+                    }
+                }
+            };
             if let Some(pid) = frozen {
                 target::stopped(pid, STOP_TAKES_EFFECT).await;
             }
@@ -1172,6 +1235,7 @@ mod tests {
                 failing: Cell::new(0),
                 recovering: Cell::new(0),
                 children: Children::Scripted(script.clone()),
+                slots: RunSlots::default(),
             });
             Bench { script, shared, _dir: dir }
         }
@@ -1360,6 +1424,7 @@ mod tests {
                     failing: Cell::new(0),
                     recovering: Cell::new(0),
                     children: Children::Exec,
+                    slots: RunSlots::default(),
                 });
                 let (control, rx) = mpsc::unbounded_channel();
                 let sup = Box::new(Supervisor::new(Arc::new(cfg), shared, now(), None));

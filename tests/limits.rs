@@ -49,15 +49,43 @@ fn the_soft_open_file_limit_is_raised_as_far_as_the_probes_need() {
 }
 
 #[test]
-fn a_hard_limit_too_low_for_the_probes_is_a_start_up_error() {
+fn a_hard_limit_too_low_for_one_run_is_a_start_up_error() {
     let fx = Fixture::new("limits-low");
     fx.write_file("heat.toml", &probes(200));
-    let mut h = with_nofile(&fx, &["-c", "heat.toml"], 64, 100);
+    let mut h = with_nofile(&fx, &["-c", "heat.toml"], 60, 60);
     let code = h.wait_code(DEADLINE);
     h.ensure(code == 2, format!("exit {code}, expected 2"));
     let err = h.stderr();
-    h.ensure(err.contains("hard limit on open files (100)"), "the error names the limit");
+    h.ensure(err.contains("hard limit on open files (60)"), "the error names the limit");
     h.ensure(!fx.exists(LOG), "nothing started");
+}
+
+/// More probes than the limit lets run at once: checks wait for a slot
+/// (INFO, counted), none fails, and no more run at once than the slots.
+#[test]
+fn checks_beyond_the_open_file_limit_wait_instead_of_failing() {
+    let fx = Fixture::new("limits-slots");
+    let text: String = (0..40)
+        .map(|i| format!("[probe.p{i}]\ncommand = [\"sleep\", \"0.2\"]\ninterval = \"1s\"\n"))
+        .collect();
+    fx.write_file("heat.toml", &text);
+    // 64 of heat's own and 4 per run: 5 runs at once.
+    let mut h = with_nofile(&fx, &["-c", "heat.toml"], 84, 84);
+    let mut most = 0;
+    h.wait_for("every probe ran once", || {
+        most = most.max(children_of(h.pid()).len());
+        let log = fx.log();
+        (0..40).all(|i| log.contains(&format!(" : INFO : [p{i}] sleep 0.2 :")))
+    });
+    let entries = h.entries();
+    let delayed = entries
+        .iter()
+        .filter(|e| e.name.ends_with("] heat") && e.text().starts_with("check delayed: "))
+        .count();
+    h.ensure(delayed > 0, "some checks waited for a slot");
+    h.ensure(!entries.iter().any(|e| e.kind != "INFO"), "no FAIL or ERR entry");
+    h.ensure(most <= 5, format!("{most} checks ran at once with 5 slots"));
+    h.stop();
 }
 
 #[test]
