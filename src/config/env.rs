@@ -1,8 +1,11 @@
 //! What validation depends on besides the values: the mode, who heat runs
 //! as, PATH, where relative paths start.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// Which rules apply: the command line is stricter about the target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +34,10 @@ pub struct Env {
     pub reload: bool,
     /// As root, files owned by this uid (the probe's user) are trusted too.
     pub owner: Option<u32>,
+    /// Programs found in PATH during this validation: 10,000 probes running
+    /// `curl` look it up once. Shared by clones; a new `Env` starts empty,
+    /// so a reload looks again.
+    pub found: Rc<RefCell<HashMap<(OsString, Vec<u32>), PathBuf>>>,
 }
 
 impl Env {
@@ -45,6 +52,7 @@ impl Env {
             known_pids: Vec::new(),
             reload: false,
             owner: None,
+            found: Rc::default(),
         }
     }
 

@@ -365,7 +365,11 @@ probe_options! {
 fn account(c: &Option<Credentials>) -> String {
     match c {
         Some(c) => c.user_text(),
-        None => format!("heat's own (uid {})", nix::unistd::geteuid()),
+        None => {
+            static EUID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+            let euid = EUID.get_or_init(|| nix::unistd::geteuid().as_raw());
+            format!("heat's own (uid {euid})")
+        }
     }
 }
 

@@ -49,6 +49,10 @@ fn find_program(name: &OsStr, origin: &Origin, env: &Env) -> Result<PathBuf, Con
         })?;
         return Ok(path);
     }
+    let key = (name.to_os_string(), if env.is_root() { env.owners() } else { Vec::new() });
+    if let Some(found) = env.found.borrow().get(&key) {
+        return Ok(found.clone());
+    }
     let path = env.path.clone().unwrap_or_else(|| OsString::from(DEFAULT_PATH));
     let mut not_executable = None;
     // Relative PATH entries are skipped: the result must not depend on the cwd.
@@ -57,6 +61,7 @@ fn find_program(name: &OsStr, origin: &Origin, env: &Env) -> Result<PathBuf, Con
         match fs::metadata(&candidate) {
             Ok(meta) if meta.is_file() && is_executable(&candidate) => {
                 refuse_untrusted(&candidate, "command", &program, origin, env)?;
+                env.found.borrow_mut().insert(key, candidate.clone());
                 return Ok(candidate);
             }
             Ok(meta) if meta.is_file() => not_executable = not_executable.or(Some(candidate)),
