@@ -37,8 +37,11 @@ pub struct Env {
     /// Programs found in PATH during this validation: 10,000 probes running
     /// `curl` look it up once. Shared by clones; a new `Env` starts empty,
     /// so a reload looks again.
-    pub found: Rc<RefCell<HashMap<(OsString, Vec<u32>), PathBuf>>>,
+    pub found: Rc<RefCell<Found>>,
 }
+
+/// Programs by name and the owners they were vetted for.
+pub type Found = HashMap<(OsString, Vec<u32>), PathBuf>;
 
 impl Env {
     /// The running process's view, for the command line.
