@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::signal::unix::{Signal as Stream, SignalKind, signal};
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::config::{self, Env, Mode, ProbeConfig, Settings, TargetSpec};
@@ -22,7 +21,9 @@ use crate::exec::Stop;
 use crate::log::{Level, Log};
 use crate::reload::{self, Plan};
 use crate::sd_notify::Notifier;
-use crate::supervisor::{Children, Control, Exit, Handover, RunSlots, Shared, Stdout, Supervisor};
+use crate::supervisor::{
+    Children, Control, ControlTx, Exit, Handover, RunSlots, Shared, Stdout, Supervisor,
+};
 use crate::watch::ConfigWatch;
 
 /// How often systemd's STATUS line is refreshed (when it changed).
@@ -59,7 +60,7 @@ pub enum Ending {
 }
 
 struct Handle {
-    control: mpsc::UnboundedSender<Control>,
+    control: ControlTx,
     retiring: bool,
 }
 
@@ -261,7 +262,7 @@ impl Service {
         let phase = if spread { reload::phase(name, cfg.interval) } else { Duration::ZERO };
         tracing::debug!(probe = %name, phase_ms = phase.as_millis() as u64, "probe started");
         let t0 = tokio::time::Instant::now().into_std() + phase;
-        let (control, rx) = mpsc::unbounded_channel();
+        let (control, rx) = crate::supervisor::control_channel();
         let sup = Box::new(Supervisor::new(cfg, self.shared.clone(), t0, prior));
         let owned = name.to_string();
         if self.owed_status.remove(name) {

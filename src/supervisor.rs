@@ -5,7 +5,7 @@
 //! A probe never runs two things at once (a check or a hook), so there is at
 //! most one child per supervisor.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ffi::OsString;
 use std::future::Future;
 use std::pin::Pin;
@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::config::{Check, Hook, Mode, ProbeConfig, TargetSpec};
 use crate::exec::{self, Kind, Outcome, Report, Spec, Stop};
@@ -206,6 +206,69 @@ pub enum Control {
     Retire,
 }
 
+/// The service's line to one supervisor: a mailbox of a few words instead of
+/// a channel (tokio's unbounded channel preallocates a block of slots, about
+/// 700 bytes per probe, which 10,000 probes feel). Messages are rare and
+/// handled in order; `recv` checks the queue before it waits, so a wake-up
+/// lost to a `select!` that chose another branch loses no message.
+pub fn control_channel() -> (ControlTx, ControlRx) {
+    let mailbox = Rc::new(Mailbox {
+        queue: RefCell::new(std::collections::VecDeque::new()),
+        closed: Cell::new(false),
+        wake: tokio::sync::Notify::new(),
+    });
+    (ControlTx(mailbox.clone()), ControlRx(mailbox))
+}
+
+struct Mailbox {
+    queue: RefCell<std::collections::VecDeque<Control>>,
+    closed: Cell<bool>,
+    wake: tokio::sync::Notify,
+}
+
+pub struct ControlTx(Rc<Mailbox>);
+
+impl ControlTx {
+    /// Fails with the message when the supervisor has returned.
+    pub fn send(&self, c: Control) -> Result<(), Control> {
+        if Rc::strong_count(&self.0) == 1 {
+            return Err(c);
+        }
+        self.0.queue.borrow_mut().push_back(c);
+        self.0.wake.notify_one();
+        Ok(())
+    }
+}
+
+impl Drop for ControlTx {
+    fn drop(&mut self) {
+        self.0.closed.set(true);
+        self.0.wake.notify_one();
+    }
+}
+
+pub struct ControlRx(Rc<Mailbox>);
+
+impl ControlRx {
+    /// The next message; `None` once the service dropped its end and every
+    /// message is read.
+    pub async fn recv(&mut self) -> Option<Control> {
+        loop {
+            if let Some(c) = self.try_recv() {
+                return Some(c);
+            }
+            if self.0.closed.get() {
+                return None;
+            }
+            self.0.wake.notified().await;
+        }
+    }
+
+    pub fn try_recv(&mut self) -> Option<Control> {
+        self.0.queue.borrow_mut().pop_front()
+    }
+}
+
 impl Shared {
     pub fn on_trouble(&self) -> OnTrouble {
         OnTrouble::of(self.mode)
@@ -371,10 +434,7 @@ impl Supervisor {
     /// Runs the probe until heat asks it to stop or a fatal condition ends it.
     /// Boxed: an async fn holds its arguments apart from its body's state, so
     /// a supervisor passed by value would sit twice in every probe's task.
-    pub async fn run(
-        mut self: Box<Self>,
-        mut control: mpsc::UnboundedReceiver<Control>,
-    ) -> (Exit, Handover) {
+    pub async fn run(mut self: Box<Self>, mut control: ControlRx) -> (Exit, Handover) {
         let first = self.probe.start();
         if let Err(fatal) = self.execute(first, "") {
             return Box::pin(self.fatal(fatal)).await;
@@ -440,11 +500,11 @@ impl Supervisor {
         }
     }
 
-    fn handover(&mut self, control: &mut mpsc::UnboundedReceiver<Control>) -> Handover {
+    fn handover(&mut self, control: &mut ControlRx) -> Handover {
         // A state entry asked for after the child ended is the replacement's
         // to write: the receiver is dropped with this supervisor.
         let mut owes_status = false;
-        while let Ok(c) = control.try_recv() {
+        while let Some(c) = control.try_recv() {
             owes_status |= c == Control::Status;
         }
         Handover {
@@ -816,7 +876,7 @@ impl Supervisor {
     /// Ends the running child (its result counts for nothing) and resumes a
     /// target frozen by the fault signal. `how` is heat's stop; `None` is a
     /// reload's retirement, which lets a running hook finish on its own.
-    async fn stop(&mut self, how: Option<Stop>, control: &mut mpsc::UnboundedReceiver<Control>) {
+    async fn stop(&mut self, how: Option<Stop>, control: &mut ControlRx) {
         if let Some(mut running) = self.running.take() {
             let first = match how {
                 Some(how) => Some(how),
@@ -864,7 +924,7 @@ impl Supervisor {
         let msg = fatal.to_string();
         self.event(Level::Err, &msg);
         say(&msg);
-        let (_tx, mut rx) = mpsc::unbounded_channel();
+        let (_tx, mut rx) = control_channel();
         self.stop(Some(Stop::Graceful), &mut rx).await;
         (Exit::Fatal(fatal), Handover::default())
     }
@@ -1243,12 +1303,8 @@ mod tests {
         /// Runs a supervisor of `cfg` from now until it returns (at most 60 s
         /// of simulated time), with `drive` beside it sending heat's requests;
         /// the journal notes the return.
-        async fn run(
-            &self,
-            cfg: ProbeConfig,
-            drive: impl AsyncFnOnce(&mpsc::UnboundedSender<Control>),
-        ) -> Exit {
-            let (control, rx) = mpsc::unbounded_channel();
+        async fn run(&self, cfg: ProbeConfig, drive: impl AsyncFnOnce(&ControlTx)) -> Exit {
+            let (control, rx) = control_channel();
             let sup = Box::new(Supervisor::new(Arc::new(cfg), self.shared.clone(), now(), None));
             let driver = async {
                 drive(&control).await;
@@ -1289,7 +1345,7 @@ mod tests {
     }
 
     /// Sends `c` at `at_ms` (from the start).
-    async fn at(at_ms: u64, control: &mpsc::UnboundedSender<Control>, c: Control) {
+    async fn at(at_ms: u64, control: &ControlTx, c: Control) {
         sleep(ms(at_ms)).await;
         control.send(c).unwrap();
     }
@@ -1408,7 +1464,7 @@ mod tests {
     /// what it saw on `tx`.
     fn beside_a_supervisor(
         cfg: ProbeConfig,
-        body: impl AsyncFnOnce(&mpsc::UnboundedSender<Control>) + Send + 'static,
+        body: impl AsyncFnOnce(&ControlTx) + Send + 'static,
     ) -> std::sync::mpsc::Receiver<&'static str> {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -1426,7 +1482,7 @@ mod tests {
                     children: Children::Exec,
                     slots: RunSlots::default(),
                 });
-                let (control, rx) = mpsc::unbounded_channel();
+                let (control, rx) = control_channel();
                 let sup = Box::new(Supervisor::new(Arc::new(cfg), shared, now(), None));
                 let task = tokio::task::spawn_local(sup.run(rx));
                 body(&control).await;
