@@ -53,7 +53,7 @@ const FREEZE_WAIT: Duration = Duration::from_millis(100);
 /// How long [`Cgroup::end`] waits for a killed cgroup to empty before it gives up
 /// (a process in uninterruptible sleep); [`Tree::tidy`] takes over from there.
 const END_WAIT: Duration = Duration::from_secs(5);
-/// Longest single sleep in a bounded wait: a missed notification costs no more.
+/// Longest single sleep in a bounded wait on `cgroup.events`.
 const POLL_STEP: Duration = Duration::from_millis(10);
 
 /// What a cgroup is for: its name's prefix and what happens at its end.
@@ -473,8 +473,10 @@ fn kill_frozen(cgroup: &Path) -> io::Result<()> {
 }
 
 /// Waits until `done(cgroup.events)` or `until`: true if it came. The file is
-/// polled for `POLLPRI`, which kernfs raises on each change, and re-read at
-/// least every 10 ms.
+/// polled for `POLLPRI`, which kernfs raises on a change, but the kernel sends
+/// a cgroup file's notifications at most every 10 ms (the first change after a
+/// quiet spell at once, later ones when that timer fires), so it is also
+/// re-read after 0.25, 0.5, 1, … ms, at least every 10 ms.
 fn wait_events(cgroup: &Path, until: Instant, done: impl Fn(Events) -> bool) -> io::Result<bool> {
     let mut file = match File::open(cgroup.join("cgroup.events")) {
         Ok(file) => file,
@@ -482,6 +484,7 @@ fn wait_events(cgroup: &Path, until: Instant, done: impl Fn(Events) -> bool) -> 
         Err(e) => return Err(e),
     };
     let mut text = String::new();
+    let mut step = Duration::from_micros(250);
     loop {
         text.clear();
         file.seek(SeekFrom::Start(0))?;
@@ -493,9 +496,10 @@ fn wait_events(cgroup: &Path, until: Instant, done: impl Fn(Events) -> bool) -> 
         if left.is_zero() {
             return Ok(false);
         }
-        let step = Timespec::try_from(left.min(POLL_STEP)).unwrap_or(Timespec::default());
+        let timeout = Timespec::try_from(left.min(step)).unwrap_or_default();
+        step = (step * 2).min(POLL_STEP);
         let mut fds = [PollFd::new(&file, PollFlags::PRI)];
-        match rustix::event::poll(&mut fds, Some(&step)) {
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
@@ -586,7 +590,11 @@ fn sweep(own: &Path) -> Sweep {
     let mut dead = Vec::new();
     for instance in instances {
         let name = instance.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if !is_instance(name) || events(&instance.join("self")).is_ok_and(|e| e.populated) {
+        let alive = match events(&instance.join("self")) {
+            Ok(events) => events.populated,
+            Err(e) => e.kind() != io::ErrorKind::NotFound, // unreadable: leave it alone
+        };
+        if !is_instance(name) || alive {
             continue;
         }
         for member in subdirs(&instance).unwrap_or_default() {
