@@ -339,7 +339,8 @@ fn parse_own_cgroup(text: &str) -> Option<&str> {
 /// Where heat's cgroup is in the file system.
 fn cgroup_dir(mount: &Mount, own: &str) -> Option<PathBuf> {
     let rel = Path::new(own).strip_prefix(&mount.root).ok()?;
-    Some(mount.point.join(rel))
+    // Joining "" would add a trailing slash.
+    Some(if rel.as_os_str().is_empty() { mount.point.clone() } else { mount.point.join(rel) })
 }
 
 /// The keys of `cgroup.events` heat reads.
@@ -964,6 +965,12 @@ mod tests {
 
     const DEADLINE: Duration = Duration::from_secs(5);
 
+    /// Straight to stderr: libtest captures `eprintln!` of passing tests, and a
+    /// test that could not do its real work must not pass silently.
+    fn say(line: std::fmt::Arguments<'_>) {
+        let _ = writeln!(io::stderr(), "{line}");
+    }
+
     /// A cgroup of the test's own standing in for heat's `C`, with the
     /// processes the test started; on drop everything in it is killed, reaped
     /// and removed, whatever the test's outcome.
@@ -978,9 +985,9 @@ mod tests {
             let site = match detect() {
                 Ok(site) => site,
                 Err(reason) => {
-                    eprintln!(
+                    say(format_args!(
                         "{test}: no writable cgroup v2 here ({reason}); testing the fallback"
-                    );
+                    ));
                     let (containment, sweep) = contain(Err(reason.clone()), std::process::id());
                     let fell_back = matches!(&containment,
                         Containment::ProcessGroups { reason: r } if *r == reason);
@@ -1050,7 +1057,7 @@ mod tests {
             }
             let _ = wait_events(own, Instant::now() + DEADLINE, |e| !e.populated);
             if !remove(own).unwrap_or(false) {
-                eprintln!("could not remove {}", own.display());
+                say(format_args!("could not remove {}", own.display()));
             }
         }
     }
@@ -1166,7 +1173,9 @@ mod tests {
                 assert_eq!(list(&site.own), *before.as_ref().unwrap());
             }
             (Containment::ProcessGroups { reason }, Err(why)) => {
-                eprintln!("detect_only_creates_nothing: no writable cgroup v2 here ({why})");
+                say(format_args!(
+                    "detect_only_creates_nothing: no writable cgroup v2 here ({why})"
+                ));
                 assert_eq!(reason, why);
                 assert!(c.describe().starts_with("process groups (no cgroup v2 writable here: "));
             }
@@ -1359,7 +1368,7 @@ mod tests {
             assert_eq!(missing.contains(&c), !tree.controllers().contains(&c), "{c}");
         }
         if !missing.is_empty() {
-            eprintln!("limits: controllers not enabled here: {missing:?}");
+            say(format_args!("limits: controllers not enabled here: {missing:?}"));
         }
         let cgroup = tree.new_cgroup(Kind::Check, "web", &limits).unwrap();
         let read = |file: &str| fs::read_to_string(cgroup.path().join(file)).unwrap();
