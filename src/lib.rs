@@ -4,6 +4,7 @@
 //! public modules are what heat's binary, tests and benchmarks use; the rest
 //! is heat's own.
 
+mod cgroup;
 pub mod cli;
 pub mod config;
 pub mod diag;
