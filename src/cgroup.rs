@@ -637,6 +637,8 @@ fn sweep(own: &Path) -> Sweep {
 
 /// heat's instance: where its checks' and hooks' cgroups are made.
 #[derive(Debug)]
+/// The instance's cgroups; clones share it (each supervisor holds one).
+#[derive(Clone)]
 pub struct Tree {
     inner: Arc<Inner>,
 }

@@ -4,9 +4,14 @@ use std::time::Duration;
 
 use crate::config::{Check, ProbeConfig, Settings, TargetSpec};
 
-/// One block per probe, after the log.
+/// One block per probe, after the log and the containment in force.
 pub fn describe(settings: &Settings) -> String {
-    let mut out = format!("log = {}\n", settings.log.display());
+    let containment = crate::cgroup::Containment::detect_only().describe();
+    describe_with(settings, &containment)
+}
+
+fn describe_with(settings: &Settings, containment: &str) -> String {
+    let mut out = format!("log = {}\ncontainment = {containment}\n", settings.log.display());
     let one = settings.probes.len() == 1;
     for probe in &settings.probes {
         out.push('\n');
@@ -74,9 +79,10 @@ mod tests {
     fn describe_defaults() {
         let own = format!("heat's own (uid {})", nix::unistd::geteuid());
         assert_eq!(
-            describe(&settings_of(vec![sample()])),
+            describe_with(&settings_of(vec![sample()]), "test"),
             format!(
                 "log = heat.verbose.log\n\
+             containment = test\n\
              \n\
              [probe.cli]\n\
              check = curl -sf localhost/health_check\n\
@@ -146,12 +152,13 @@ mod tests {
             },
             ..sample()
         };
-        let text = describe(&settings_of(vec![probe]));
+        let text = describe_with(&settings_of(vec![probe]), "test");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines,
             [
                 "log = heat.verbose.log",
+                "containment = test",
                 "",
                 "[probe.cli]",
                 "check = ./check.sh",
@@ -191,7 +198,7 @@ mod tests {
             display: "true".into(),
             ..sample()
         };
-        let text = describe(&settings_of(vec![a, web]));
+        let text = describe_with(&settings_of(vec![a, web]), "test");
         let phase_a =
             humantime::format_duration(crate::reload::phase("a", DEFAULT_INTERVAL)).to_string();
         assert!(text.contains("[probe.a]\ncheck = curl"), "{text}");

@@ -96,6 +96,7 @@ pub async fn run(cli: config::Args, settings: Settings, log: Log, mut signals: S
     log.write(SystemTime::now(), Level::Info, "heat", text.as_bytes(), 0);
     // Raised in main already, before the log was opened; this only reads it.
     let slots = raise_nofile_limit(&settings.probes).unwrap_or(1);
+    let cgroups = contain(&log, &settings.probes);
     let shared = Rc::new(Shared {
         log: log.clone(),
         env: crate::supervisor::child_env(),
@@ -106,6 +107,7 @@ pub async fn run(cli: config::Args, settings: Settings, log: Log, mut signals: S
         recovering: Cell::new(0),
         children: Children::Exec,
         slots: RunSlots::new(slots),
+        cgroups: cgroups.clone(),
     });
     let mut svc = Service {
         cli,
@@ -135,6 +137,8 @@ pub async fn run(cli: config::Args, settings: Settings, log: Log, mut signals: S
 
     let mut ending = Ending::Stopped;
     let mut debounce: Option<Instant> = None;
+    // Hook cgroups that emptied are removed now and then.
+    let mut tidy = tokio::time::interval(TIDY_EVERY);
     loop {
         if svc.stopping && svc.tasks.is_empty() {
             break;
@@ -150,6 +154,11 @@ pub async fn run(cli: config::Args, settings: Settings, log: Log, mut signals: S
                 }
                 if !service_mode && svc.tasks.is_empty() {
                     break;
+                }
+            }
+            _ = tidy.tick(), if cgroups.is_some() => {
+                if let Some(tree) = &cgroups {
+                    tree.tidy();
                 }
             }
             Some(()) = signals.term.recv() => svc.stop_signal("SIGTERM"),
@@ -181,7 +190,62 @@ pub async fn run(cli: config::Args, settings: Settings, log: Log, mut signals: S
             }
         }
     }
+    if let Some(tree) = cgroups {
+        let log = svc.log.clone();
+        drop(svc);
+        for left in tree.close() {
+            let text = format!(
+                "kept {} processes of a hook in {} (they outlive heat)",
+                left.procs.len(),
+                left.path.display()
+            );
+            log.write(SystemTime::now(), Level::Info, "heat", text.as_bytes(), 0);
+        }
+    }
     ending
+}
+
+/// How often emptied hook cgroups are removed.
+const TIDY_EVERY: Duration = Duration::from_secs(10);
+
+/// Sets up containment once at start and says what is in force: cgroups of
+/// heat's own (ending a previous life's checks first), or process groups.
+fn contain(log: &Log, probes: &[ProbeConfig]) -> Option<crate::cgroup::Tree> {
+    use crate::cgroup::Containment;
+    let say = |level, text: &str| log.write(SystemTime::now(), level, "heat", text.as_bytes(), 0);
+    let (containment, sweep) = Containment::set_up();
+    say(Level::Info, &format!("containment: {}", containment.describe()));
+    for text in sweep.messages() {
+        say(Level::Info, &text);
+    }
+    if let Containment::ProcessGroups { reason } = &containment {
+        tracing::warn!("checks and hooks run in process groups, not cgroups: {reason}");
+    }
+    for p in probes {
+        let missing = containment.missing_controllers(&limits_of(p));
+        if !missing.is_empty() {
+            let text = format!(
+                "probe {}: no {} controller for its limits here: ignored",
+                p.name,
+                missing.join(", ")
+            );
+            tracing::warn!("{text}");
+            say(Level::Info, &text);
+        }
+    }
+    match containment {
+        Containment::Cgroups(tree) => Some(tree),
+        _ => None,
+    }
+}
+
+/// A probe's limits as the cgroup files take them.
+pub fn limits_of(p: &ProbeConfig) -> crate::cgroup::Limits {
+    crate::cgroup::Limits {
+        memory_max: p.limits.memory_max,
+        pids_max: p.limits.pids_max,
+        cpu_max: p.limits.cpu_max.map(|q| (q.quota_us(), config::CpuQuota::PERIOD_US)),
+    }
 }
 
 impl Service {

@@ -95,6 +95,8 @@ pub struct Shared {
     pub children: Children,
     /// Runs that may hold file descriptors at once (see [`RunSlots`]).
     pub slots: RunSlots,
+    /// Where checks and hooks get cgroups of their own; `None`: process groups.
+    pub cgroups: Option<crate::cgroup::Tree>,
 }
 
 /// The checks and hooks that may run at once, as heat's open-file limit
@@ -1296,6 +1298,7 @@ mod tests {
                 recovering: Cell::new(0),
                 children: Children::Scripted(script.clone()),
                 slots: RunSlots::default(),
+                cgroups: None,
             });
             Bench { script, shared, _dir: dir }
         }
@@ -1481,6 +1484,7 @@ mod tests {
                     recovering: Cell::new(0),
                     children: Children::Exec,
                     slots: RunSlots::default(),
+                    cgroups: None,
                 });
                 let (control, rx) = control_channel();
                 let sup = Box::new(Supervisor::new(Arc::new(cfg), shared, now(), None));

@@ -983,7 +983,11 @@ fn describe_the_command_line_as_parsed() {
     let live = Live::sleep();
     let settings = ok(&["--pid", &live.pid().to_string(), "-i", "10", "sh", "-c", "exit 0"]);
     let text = crate::report::describe(&settings);
-    assert!(text.starts_with("log = heat.verbose.log\n\n[probe.cli]\ncheck = sh -c 'exit 0'\nform = exec\nprogram = /"), "{text}");
+    assert!(text.starts_with("log = heat.verbose.log\ncontainment = "), "{text}");
+    assert!(
+        text.contains("\n\n[probe.cli]\ncheck = sh -c 'exit 0'\nform = exec\nprogram = /"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!(
             "\ntarget = pid {}\ninterval = 10s\ntimeout = 10s\nsignal = SIGHUP\n",
