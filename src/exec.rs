@@ -8,10 +8,11 @@
 //! id cannot have been reused. Stops (SIGSTOP, SIGTSTP, …) are seen through
 //! SIGCHLD and `waitid(WSTOPPED)`: the group is killed and the stop reported.
 //!
-//! Children are started by `spawn::Prepared` through glibc's `posix_spawn`
-//! directly, with argv, envp and the working directory prepared once per
-//! probe (the program comes as a path, so a `PATH` in the child's environment
-//! is harmless).
+//! Children are started by `spawn::Prepared` (clone3 with a vfork, the pidfd
+//! from the clone itself), with argv, envp and the working directory prepared
+//! once per probe (the program comes as a path, so a `PATH` in the child's
+//! environment is harmless), in the cgroup and as the user given to it with
+//! `Prepared::with_cgroup` / `with_creds`, if any.
 
 use std::ffi::OsString;
 use std::io;
@@ -33,7 +34,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
 use crate::signal::Signal;
-use crate::spawn::{Env, Prepared};
+use crate::spawn::{self, Env, Prepared};
 
 /// Time between TERM and KILL when a child is ended gracefully.
 pub(crate) const GRACE: Duration = Duration::from_secs(5);
@@ -220,13 +221,17 @@ impl Child {
         let (read, write) = output_pipe()
             .map_err(|e| Report::not_run(format!("cannot create the output pipe: {e}")))?;
         // The parent's write end closes when `write` drops, right after the spawn.
-        let pid = prepared.spawn(write.as_fd()).map_err(|e| match heat_fault(&e) {
-            true => Report::not_run(format!("cannot start a process: {e}")),
-            false => Report::not_started(exec_failure_code(&e), e.to_string()),
-        })?;
+        // A child that failed before its program ran has been reaped by the
+        // spawn; its error names the step (`spawn::SpawnError`).
+        let spawn::Child { pid, pidfd } = prepared
+            .spawn(write.as_fd(), &prepared.context())
+            .map_err(|e| match heat_fault(&e) {
+                true => Report::not_run(format!("cannot start a process: {e}")),
+                false => Report::not_started(exec_failure_code(&e), e.to_string()),
+            })?;
         drop(write);
         let spawned = Instant::now();
-        let pidfd = match open_pidfd(pid) {
+        let pidfd = match watch_pidfd(pidfd) {
             Ok(fd) => fd,
             Err(e) => {
                 abandon(pid);
@@ -481,16 +486,15 @@ fn output_pipe() -> io::Result<(pipe::Receiver, OwnedFd)> {
 /// Whether a spawn failed for want of heat's own resources (fds, memory,
 /// processes) rather than because of the program.
 fn heat_fault(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN))
+    matches!(spawn::errno(e), Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN))
 }
 
 /// 127 for a program that does not exist, 126 for any other failure, as a shell reports.
 fn exec_failure_code(e: &io::Error) -> i32 {
-    if e.raw_os_error() == Some(libc::ENOENT) { 127 } else { 126 }
+    spawn::error_code(e)
 }
 
-fn open_pidfd(pid: u32) -> io::Result<AsyncFd<OwnedFd>> {
-    let fd = crate::target::pidfd_open(pid)?;
+fn watch_pidfd(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
     // SAFETY: an OwnedFd's raw fd stays open and the same until it is dropped with the AsyncFd.
     unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(io::Error::from)
 }
