@@ -24,9 +24,6 @@
 //! force. File IO on cgroupfs is fast; the waits here (for a cgroup to freeze
 //! or empty) are bounded, and [`Cgroup::end`] waits on tokio's clock.
 
-// wired in by the spawn path
-#![allow(dead_code)]
-
 use std::collections::HashSet;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -93,6 +90,15 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// A probe's limits as its cgroups' files take them.
+    pub fn of(l: &crate::config::Limits) -> Limits {
+        Limits {
+            memory_max: l.memory_max,
+            pids_max: l.pids_max,
+            cpu_max: l.cpu_max.map(|q| (q.quota_us(), crate::config::CpuQuota::PERIOD_US)),
+        }
+    }
+
     /// (controller, file, value) for each limit set.
     fn files(&self) -> Vec<(&'static str, &'static str, String)> {
         let mut out = Vec::new();
@@ -176,6 +182,7 @@ impl Containment {
         }
     }
 
+    #[cfg(test)]
     pub fn tree(&self) -> Option<&Tree> {
         match self {
             Containment::Cgroups(tree) => Some(tree),
@@ -217,8 +224,6 @@ fn contain(site: Result<Site, String>, member: u32) -> (Containment, Sweep) {
 /// heat's own cgroup on the v2 hierarchy, found writable.
 #[derive(Debug, Clone)]
 pub struct Site {
-    /// Where the v2 hierarchy is mounted.
-    mount: PathBuf,
     /// heat's cgroup `C`.
     own: PathBuf,
     /// `C` is the hierarchy's root (it has no `cgroup.type`): heat then leaves its
@@ -226,12 +231,6 @@ pub struct Site {
     true_root: bool,
     /// The limit controllers checks could get.
     controllers: Vec<&'static str>,
-}
-
-impl Site {
-    pub fn mount(&self) -> &Path {
-        &self.mount
-    }
 }
 
 fn detect() -> Result<Site, String> {
@@ -275,7 +274,7 @@ fn detect() -> Result<Site, String> {
         "cgroup.controllers"
     }));
     let controllers = LIMIT_CONTROLLERS.into_iter().filter(|c| offered.iter().any(|o| o == c));
-    Ok(Site { mount: mount.point, own: dir, true_root, controllers: controllers.collect() })
+    Ok(Site { own: dir, true_root, controllers: controllers.collect() })
 }
 
 /// Whether heat's effective uid may write `path` (delegation is by ownership).
@@ -1171,7 +1170,7 @@ mod tests {
             (Containment::Detected(found), Ok(site)) => {
                 assert_eq!(found.own, site.own);
                 assert!(c.describe().starts_with("cgroup v2 at "), "{}", c.describe());
-                assert!(c.describe().contains(&*site.mount.to_string_lossy()), "{}", c.describe());
+                assert!(c.describe().contains(&*site.own.to_string_lossy()), "{}", c.describe());
                 assert_eq!(list(&site.own), *before.as_ref().unwrap());
             }
             (Containment::ProcessGroups { reason }, Err(why)) => {
@@ -1196,7 +1195,7 @@ mod tests {
         assert_eq!(procs(&tree.path().join("self")).unwrap(), [member]);
         let described = Containment::Cgroups(tree).describe();
         assert!(described.starts_with("cgroup v2 at "), "{described}");
-        assert!(described.contains(&*scratch.site.mount.to_string_lossy()), "{described}");
+        assert!(described.contains(&*scratch.site.own.to_string_lossy()), "{described}");
     }
 
     #[test]

@@ -149,7 +149,7 @@ impl Report {
 #[cfg(test)]
 pub async fn run(spec: &Spec, stop: watch::Receiver<Stop>, on_start: impl FnOnce(u32)) -> Report {
     match prepare(spec) {
-        Ok(prepared) => run_prepared(spec, &prepared, stop, on_start).await,
+        Ok(prepared) => run_prepared(spec, &prepared, None, stop, on_start).await,
         Err(report) => report,
     }
 }
@@ -160,20 +160,23 @@ pub fn prepare(spec: &Spec) -> Result<Prepared, Report> {
         .map_err(|e| Report::not_started(126, e.to_string()))
 }
 
-/// `run` with `spec` prepared beforehand (by [`prepare`]).
+/// `run` with `spec` prepared beforehand (by [`prepare`]), started in
+/// `cgroup` when one is given (this run's own).
 pub async fn run_prepared(
     spec: &Spec,
     prepared: &Prepared,
+    cgroup: Option<BorrowedFd<'_>>,
     stop: watch::Receiver<Stop>,
     on_start: impl FnOnce(u32),
 ) -> Report {
-    run_with_grace(spec, prepared, stop, on_start, GRACE).await
+    run_with_grace(spec, prepared, cgroup, stop, on_start, GRACE).await
 }
 
 /// `run` with the TERM-to-KILL grace as a parameter, so tests need not wait 5 s.
 async fn run_with_grace(
     spec: &Spec,
     prepared: &Prepared,
+    cgroup: Option<BorrowedFd<'_>>,
     mut stop: watch::Receiver<Stop>,
     on_start: impl FnOnce(u32),
     grace: Duration,
@@ -181,7 +184,11 @@ async fn run_with_grace(
     if *stop.borrow_and_update() != Stop::No {
         return Report::without_child(Outcome::Ended);
     }
-    let mut child = match Child::start(prepared) {
+    let mut context = prepared.context();
+    if cgroup.is_some() {
+        context.cgroup = cgroup;
+    }
+    let mut child = match Child::start(prepared, &context) {
         Ok(child) => child,
         Err(report) => return report,
     };
@@ -214,7 +221,7 @@ struct Ending {
 }
 
 impl Child {
-    fn start(prepared: &Prepared) -> Result<Child, Report> {
+    fn start(prepared: &Prepared, context: &spawn::Context<'_>) -> Result<Child, Report> {
         // Before the spawn, so that a stop right after exec is not missed.
         let sigchld = signal(SignalKind::child())
             .map_err(|e| Report::not_run(format!("cannot listen for SIGCHLD: {e}")))?;
@@ -223,9 +230,8 @@ impl Child {
         // The parent's write end closes when `write` drops, right after the spawn.
         // A child that failed before its program ran has been reaped by the
         // spawn; its error names the step (`spawn::SpawnError`).
-        let spawn::Child { pid, pidfd } = prepared
-            .spawn(write.as_fd(), &prepared.context())
-            .map_err(|e| match heat_fault(&e) {
+        let spawn::Child { pid, pidfd } =
+            prepared.spawn(write.as_fd(), context).map_err(|e| match heat_fault(&e) {
                 true => Report::not_run(format!("cannot start a process: {e}")),
                 false => Report::not_started(exec_failure_code(&e), e.to_string()),
             })?;
@@ -591,7 +597,7 @@ mod tests {
         grace: Duration,
     ) -> Report {
         let prepared = prepare(spec).unwrap();
-        run_with_grace(spec, &prepared, stop, on_start, grace).await
+        run_with_grace(spec, &prepared, None, stop, on_start, grace).await
     }
 
     /// A run whose stop sender is already dropped: a closed channel is no request.

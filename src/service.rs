@@ -222,7 +222,7 @@ fn contain(log: &Log, probes: &[ProbeConfig]) -> Option<crate::cgroup::Tree> {
         tracing::warn!("checks and hooks run in process groups, not cgroups: {reason}");
     }
     for p in probes {
-        let missing = containment.missing_controllers(&limits_of(p));
+        let missing = containment.missing_controllers(&crate::cgroup::Limits::of(&p.limits));
         if !missing.is_empty() {
             let text = format!(
                 "probe {}: no {} controller for its limits here: ignored",
@@ -236,15 +236,6 @@ fn contain(log: &Log, probes: &[ProbeConfig]) -> Option<crate::cgroup::Tree> {
     match containment {
         Containment::Cgroups(tree) => Some(tree),
         _ => None,
-    }
-}
-
-/// A probe's limits as the cgroup files take them.
-pub fn limits_of(p: &ProbeConfig) -> crate::cgroup::Limits {
-    crate::cgroup::Limits {
-        memory_max: p.limits.memory_max,
-        pids_max: p.limits.pids_max,
-        cpu_max: p.limits.cpu_max.map(|q| (q.quota_us(), config::CpuQuota::PERIOD_US)),
     }
 }
 

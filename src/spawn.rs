@@ -110,7 +110,6 @@ pub struct Prepared {
     env: Arc<Env>,
     extra: Vec<CString>,
     cwd: Option<CString>,
-    cgroup: Option<Arc<OwnedFd>>,
     creds: Option<Creds>,
 }
 
@@ -159,40 +158,19 @@ impl Prepared {
         }
         let extra: Vec<CString> = extra.iter().filter_map(|(k, v)| entry(k, v)).collect();
         let cwd = cwd.map(|d| c_string(d.as_os_str())).transpose()?;
-        Ok(Prepared {
-            program: program_c,
-            argv: Argv::new(strings),
-            env,
-            extra,
-            cwd,
-            cgroup: None,
-            creds: None,
-        })
-    }
-
-    /// Every run of this program starts in `cgroup` (see [`Context::cgroup`]).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the supervisor passes it once probes have cgroups")
-    )]
-    pub fn with_cgroup(mut self, cgroup: Option<Arc<OwnedFd>>) -> Prepared {
-        self.cgroup = cgroup;
-        self
+        Ok(Prepared { program: program_c, argv: Argv::new(strings), env, extra, cwd, creds: None })
     }
 
     /// Every run of this program runs as `creds`.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the supervisor passes it once probes have users")
-    )]
     pub fn with_creds(mut self, creds: Option<Creds>) -> Prepared {
         self.creds = creds;
         self
     }
 
-    /// The context given with `with_cgroup` and `with_creds`: heat's own by default.
+    /// The context given with `with_creds`, in heat's own cgroup (each run
+    /// passes its own cgroup to `spawn`).
     pub fn context(&self) -> Context<'_> {
-        Context { cgroup: self.cgroup.as_deref().map(AsFd::as_fd), creds: self.creds.as_ref() }
+        Context { cgroup: None, creds: self.creds.as_ref() }
     }
 
     /// Starts the program with stdout and stderr on `out`. ENOEXEC (no `#!`)
@@ -1156,9 +1134,8 @@ mod tests {
         let p = prepared("/bin/true", &[], PATH, None);
         assert!(p.context().cgroup.is_none() && p.context().creds.is_none());
         let creds = Creds { uid: 1, gid: 2, groups: vec![3] };
-        let fd: Arc<OwnedFd> = Arc::new(std::fs::File::open("/").unwrap().into());
-        let p = p.with_creds(Some(creds.clone())).with_cgroup(Some(fd.clone()));
+        let p = p.with_creds(Some(creds.clone()));
         assert_eq!(p.context().creds, Some(&creds));
-        assert_eq!(p.context().cgroup.map(|c| c.as_raw_fd()), Some(fd.as_raw_fd()));
+        assert!(p.context().cgroup.is_none());
     }
 }

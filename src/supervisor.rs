@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
+use crate::cgroup;
 use crate::config::{Check, Hook, Mode, ProbeConfig, TargetSpec};
 use crate::exec::{self, Kind, Outcome, Report, Spec, Stop};
 use crate::log::{Level, Log};
@@ -155,16 +156,22 @@ impl Children {
     async fn run(
         &self,
         ready: &Ready,
+        cgroup: Option<std::os::fd::BorrowedFd<'_>>,
         stop: watch::Receiver<Stop>,
         on_start: impl FnOnce(u32),
     ) -> Report {
         match self {
             Children::Exec => match &ready.prepared {
-                Ok(prepared) => exec::run_prepared(&ready.spec, prepared, stop, on_start).await,
+                Ok(prepared) => {
+                    exec::run_prepared(&ready.spec, prepared, cgroup, stop, on_start).await
+                }
                 Err(not_started) => not_started.clone(),
             },
             #[cfg(test)]
-            Children::Scripted(script) => script.play(&ready.spec, stop, on_start).await,
+            Children::Scripted(script) => {
+                let _ = cgroup;
+                script.play(&ready.spec, stop, on_start).await
+            }
         }
     }
 }
@@ -410,7 +417,7 @@ impl Supervisor {
         } else {
             Names { check: cfg.display.clone(), heat: "heat".into(), probe: String::new() }
         };
-        let check_spec = Rc::new(Ready::new(check_spec(&cfg, &shared)));
+        let check_spec = Rc::new(Ready::new(check_spec(&cfg, &shared), creds(&cfg.user)));
         let mut rules = cfg.rules();
         rules.service = shared.on_trouble() == OnTrouble::Log;
         let mut probe = Probe::new(rules, t0);
@@ -669,7 +676,7 @@ impl Supervisor {
             timeout: self.cfg.hook_timeout,
             max_output: self.cfg.max_output,
         };
-        self.spawn(job, Rc::new(Ready::new(spec)));
+        self.spawn(job, Rc::new(Ready::new(spec, creds(&self.cfg.hook_user))));
     }
 
     /// A hook's own variables.
@@ -712,7 +719,36 @@ impl Supervisor {
             if let Some(pid) = frozen {
                 target::stopped(pid, STOP_TAKES_EFFECT).await;
             }
-            children.run(&ready, rx, |pid| trace_start(&cfg, job, pid)).await
+            let kind = if job == Job::Check { cgroup::Kind::Check } else { cgroup::Kind::Hook };
+            let cg = shared.cgroups.as_ref().and_then(|tree| {
+                match tree.new_cgroup(kind, &cfg.name, &cgroup::Limits::of(&cfg.limits)) {
+                    Ok(cg) => Some(cg),
+                    Err(e) => {
+                        // heat's trouble: the run goes on in a process group.
+                        let text =
+                            format!("no cgroup for the {what}: {e}; it runs in a process group");
+                        tracing::warn!(probe = %cfg.name, "{text}");
+                        shared.log.write(SystemTime::now(), Level::Err, &heat, text.as_bytes(), 0);
+                        None
+                    }
+                }
+            });
+            let fd = cg.as_ref().map(cgroup::Cgroup::fd);
+            let report = children.run(&ready, fd, rx, |pid| trace_start(&cfg, job, pid)).await;
+            match cg {
+                // Whatever the check left, however it hid, ends with it.
+                Some(cg) if kind == cgroup::Kind::Check => {
+                    if let Err(e) = cg.end().await {
+                        tracing::warn!(probe = %cfg.name, "{e}");
+                    }
+                }
+                // What a hook started is kept; its cgroup goes once empty.
+                Some(cg) => {
+                    cg.release();
+                }
+                None => {}
+            }
+            report
         });
         self.running = Some(Running { job, started: now(), stop, report });
     }
@@ -939,9 +975,14 @@ struct Ready {
     prepared: Result<Prepared, Report>,
 }
 
+/// The user a child runs as, as the spawn applies it.
+fn creds(user: &Option<crate::config::Credentials>) -> Option<crate::spawn::Creds> {
+    user.as_ref().map(|c| crate::spawn::Creds { uid: c.uid, gid: c.gid, groups: c.groups.clone() })
+}
+
 impl Ready {
-    fn new(spec: Spec) -> Ready {
-        let prepared = exec::prepare(&spec);
+    fn new(spec: Spec, creds: Option<crate::spawn::Creds>) -> Ready {
+        let prepared = exec::prepare(&spec).map(|p| p.with_creds(creds));
         Ready { spec, prepared }
     }
 }
