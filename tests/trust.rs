@@ -626,32 +626,48 @@ fn error_lines_stay_one_line_and_short() {
 }
 
 #[test]
-fn a_reload_that_cannot_fit_under_the_open_file_limit_is_refused_whole() {
+fn a_reload_under_a_low_open_file_limit_waits_for_slots_and_one_too_low_is_refused() {
     let fx = fixture("trust-nofile-reload");
     fx.write_file(CONF, "[probe.a]\ncommand = [\"true\"]\ninterval = \"100ms\"\n");
     let mut h = service(&fx, &[]);
     h.wait_named("[a] true", 1);
-    // A hard limit of 200 fds, and a file with 100 probes: they do not fit.
-    let new = libc::rlimit { rlim_cur: 200, rlim_max: 200 };
-    // SAFETY: `new` is a valid rlimit; lowering a limit needs no privilege.
-    let rc = unsafe { libc::prlimit(h.pid(), libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()) };
-    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+    let limit = |n: u64| {
+        let new = libc::rlimit { rlim_cur: n, rlim_max: n };
+        // SAFETY: `new` is a valid rlimit; lowering a limit needs no privilege.
+        let rc = unsafe { libc::prlimit(h.pid(), libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()) };
+        assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+    };
     let mut text = String::from("[probe.a]\ncommand = [\"true\"]\ninterval = \"100ms\"\n");
     for i in 0..100 {
-        text.push_str(&format!("[probe.p{i}]\ncommand = [\"true\"]\ninterval = \"10s\"\n"));
+        text.push_str(&format!("[probe.p{i}]\ncommand = [\"true\"]\ninterval = \"1s\"\n"));
     }
+    // 200 fds: not all 101 probes could run at once, but runs wait for a slot.
+    limit(200);
+    fx.replace_file(CONF, &text, 0o644);
+    h.kill(Signal::SIGHUP);
+    h.wait_event("reloaded: added 100");
+    h.wait_for("every new probe ran", || {
+        let log = fx.log();
+        (0..100).all(|i| log.contains(&format!(" : INFO : [p{i}] true :")))
+    });
+    // Too low for a single run besides heat's own 64: refused whole.
+    limit(66);
+    text.push_str("[probe.late]\ncommand = [\"true\"]\ninterval = \"10s\"\n");
     fx.replace_file(CONF, &text, 0o644);
     h.kill(Signal::SIGHUP);
     let entries = h.wait_entries("the reload refused", |e| {
         heat_events(e).iter().any(|t| {
             t.starts_with("reload failed, keeping the running configuration:")
-                && t.contains("hard limit on open files (200)")
+                && t.contains("hard limit on open files (66)")
         })
     });
     h.ensure(
-        !heat_events(&entries).iter().any(|t| t.starts_with("reloaded:")),
-        "the probes were started anyway",
+        heat_events(&entries).iter().filter(|t| t.starts_with("reloaded:")).count() == 1,
+        "the refused file's probes were started anyway",
     );
-    h.ensure(!entries.iter().any(|e| e.name.starts_with("[p")), "a probe of the refused file ran");
+    h.ensure(
+        !entries.iter().any(|e| e.name.starts_with("[late]")),
+        "a probe of the refused file ran",
+    );
     h.stop();
 }

@@ -109,6 +109,14 @@ RTMIN\t''
 RTMAX\t''"
 complete -c heat -l hook-timeout -d 'A hook running longer is ended and logged as FAIL [default: 5m]' -r -f
 complete -c heat -l max-output -d 'Output kept per check or hook run [default: 64KiB]' -r -f
+complete -c heat -l user -d 'Run checks and hooks as this user (a name or uid); needs root [default: heat\'s own]' -r -f
+complete -c heat -l group -d 'Run checks and hooks with this group (a name or gid) [default: the user\'s primary]' -r -f
+complete -c heat -l hook-user -d 'Run hooks as this user instead [default: the probe\'s user]' -r -f
+complete -c heat -l workdir -d 'Directory checks and hooks run in [default: heat.toml\'s directory, or heat\'s own]' -r -f -a "(__fish_complete_directories)"
+complete -c heat -l env -d 'A variable added to the environment of checks and hooks (repeat for more)' -r -f
+complete -c heat -l memory-max -d 'Memory limit of each check\'s and hook\'s cgroup (memory.max) [default: none]' -r -f
+complete -c heat -l pids-max -d 'Most processes in each check\'s and hook\'s cgroup (pids.max) [default: none]' -r -f
+complete -c heat -l cpu-max -d 'CPU time of each check\'s and hook\'s cgroup, as 50% of one CPU (cpu.max) [default: none]' -r -f
 complete -c heat -l log -d 'The verbose log, appended to [default: heat.verbose.log]' -r -F
 complete -c heat -s c -l config -d 'Service mode: run the probes of this heat.toml' -r -F
 complete -c heat -s t -l check-config -d 'Validate, print the effective settings and exit (0 valid, 2 not)'
