@@ -233,7 +233,14 @@ pub struct Site {
     controllers: Vec<&'static str>,
 }
 
+/// Set to `process-groups` in heat's environment, heat leaves cgroups alone
+/// (to compare the two, or where something else owns heat's cgroup).
+const OFF_VAR: &str = "HEAT_CONTAINMENT";
+
 fn detect() -> Result<Site, String> {
+    if std::env::var_os(OFF_VAR).is_some_and(|v| v == "process-groups") {
+        return Err(format!("{OFF_VAR}=process-groups"));
+    }
     let mountinfo = fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| format!("cannot read /proc/self/mountinfo: {}", text::io_reason(&e)))?;
     let Some(mount) = parse_mountinfo(&mountinfo) else {
