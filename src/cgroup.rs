@@ -728,7 +728,7 @@ impl Tree {
             }
         };
         inner.held.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone());
-        let cgroup = Cgroup { tree: Arc::clone(inner), name, path, dir, kind, done: false };
+        let cgroup = Cgroup { tree: Arc::clone(inner), name, path, dir: Some(dir), kind, done: false };
         for (controller, file, value) in limits.files() {
             if inner.enabled.contains(&controller) {
                 let at = cgroup.path.join(file);
@@ -864,25 +864,37 @@ pub struct Cgroup {
     tree: Arc<Inner>,
     name: String,
     path: PathBuf,
-    /// `O_RDONLY | O_DIRECTORY | O_CLOEXEC`.
-    dir: OwnedFd,
+    /// `O_RDONLY | O_DIRECTORY | O_CLOEXEC`; closed between the runs of a
+    /// check cgroup kept for the next run (see [`Cgroup::settle`]).
+    dir: Option<OwnedFd>,
     kind: Kind,
     /// Removed or released.
     done: bool,
 }
 
 impl Cgroup {
-    /// The directory fd `clone3` takes as `cgroup` with `CLONE_INTO_CGROUP`.
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        self.dir.as_fd()
+    /// The directory fd `clone3` takes as `cgroup` with `CLONE_INTO_CGROUP`,
+    /// opened again if [`settle`](Self::settle) closed it.
+    pub fn fd(&mut self) -> io::Result<BorrowedFd<'_>> {
+        if self.dir.is_none() {
+            let dir = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+                .open(&self.path)
+                .map_err(|e| ctx("open", &self.path, e))?;
+            self.dir = Some(dir.into());
+        }
+        Ok(self.dir.as_ref().expect("opened above").as_fd())
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn kind(&self) -> Kind {
-        self.kind
+    /// After a check's run: true when nothing is left in the cgroup, which is
+    /// then kept for the probe's next run with its fd closed (an idle probe
+    /// holds none; a mkdir and an rmdir per check cost more). When the run
+    /// left something, the caller ends the cgroup instead ([`end`](Self::end)):
+    /// a next run's child placed in a cgroup just killed was seen killed too.
+    pub fn settle(&mut self) -> io::Result<bool> {
+        self.dir = None;
+        Ok(!self.populated()?)
     }
 
     /// SIGKILL to everything in the cgroup.

@@ -383,6 +383,8 @@ pub struct Handover {
 
 pub struct Supervisor {
     cfg: Arc<ProbeConfig>,
+    /// The probe's check cgroup between runs (killed and removed with it).
+    check_cgroup: Rc<RefCell<Option<cgroup::Cgroup>>>,
     /// Built once: every check of the probe is started the same way.
     check_spec: Rc<Ready>,
     tally: Tally,
@@ -427,6 +429,7 @@ impl Supervisor {
             inherited = prior.live;
         }
         Supervisor {
+            check_cgroup: Rc::default(),
             check_spec,
             tally: Tally { shared: shared.clone(), failing: false, recovering: false },
             probe,
@@ -697,6 +700,7 @@ impl Supervisor {
         let shared = self.shared.clone();
         let (heat, what) = (self.names.heat.clone(), self.run_of(job));
         let mut stopped = rx.clone();
+        let slot = self.check_cgroup.clone();
         let report = Box::pin(async move {
             let _slot = match shared.slots.free.try_acquire() {
                 Ok(slot) => slot,
@@ -720,28 +724,38 @@ impl Supervisor {
                 target::stopped(pid, STOP_TAKES_EFFECT).await;
             }
             let kind = if job == Job::Check { cgroup::Kind::Check } else { cgroup::Kind::Hook };
-            let cg = shared.cgroups.as_ref().and_then(|tree| {
+            // A probe's checks run one at a time: they share one cgroup, kept
+            // between runs; each hook gets its own.
+            let kept = if kind == cgroup::Kind::Check { slot.borrow_mut().take() } else { None };
+            let mut cg = kept.or_else(|| {
+                let tree = shared.cgroups.as_ref()?;
                 match tree.new_cgroup(kind, &cfg.name, &cgroup::Limits::of(&cfg.limits)) {
                     Ok(cg) => Some(cg),
                     Err(e) => {
-                        // heat's trouble: the run goes on in a process group.
-                        let text =
-                            format!("no cgroup for the {what}: {e}; it runs in a process group");
-                        tracing::warn!(probe = %cfg.name, "{text}");
-                        shared.log.write(SystemTime::now(), Level::Err, &heat, text.as_bytes(), 0);
+                        no_cgroup(&shared, &heat, &cfg.name, &what, &e);
                         None
                     }
                 }
             });
-            let fd = cg.as_ref().map(cgroup::Cgroup::fd);
+            let fd = match cg.as_mut().map(cgroup::Cgroup::fd) {
+                Some(Ok(fd)) => Some(fd),
+                Some(Err(e)) => {
+                    no_cgroup(&shared, &heat, &cfg.name, &what, &e);
+                    None
+                }
+                None => None,
+            };
             let report = children.run(&ready, fd, rx, |pid| trace_start(&cfg, job, pid)).await;
             match cg {
                 // Whatever the check left, however it hid, ends with it.
-                Some(cg) if kind == cgroup::Kind::Check => {
-                    if let Err(e) = cg.end().await {
-                        tracing::warn!(probe = %cfg.name, "{e}");
+                Some(mut cg) if kind == cgroup::Kind::Check => match cg.settle() {
+                    Ok(true) => *slot.borrow_mut() = Some(cg),
+                    _ => {
+                        if let Err(e) = cg.end().await {
+                            tracing::warn!(probe = %cfg.name, "{e}");
+                        }
                     }
-                }
+                },
                 // What a hook started is kept; its cgroup goes once empty.
                 Some(cg) => {
                     cg.release();
@@ -973,6 +987,13 @@ impl Supervisor {
 struct Ready {
     spec: Spec,
     prepared: Result<Prepared, Report>,
+}
+
+/// heat's trouble: the run goes on in a process group.
+fn no_cgroup(shared: &Shared, heat: &str, probe: &str, what: &Run, e: &std::io::Error) {
+    let text = format!("no cgroup for the {what}: {e}; it runs in a process group");
+    tracing::warn!(%probe, "{text}");
+    shared.log.write(SystemTime::now(), Level::Err, heat, text.as_bytes(), 0);
 }
 
 /// The user a child runs as, as the spawn applies it.
