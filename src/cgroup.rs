@@ -897,6 +897,14 @@ impl Cgroup {
         Ok(!self.populated()?)
     }
 
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
     /// SIGKILL to everything in the cgroup.
     pub fn kill(&self) -> io::Result<()> {
         kill(&self.path).map_err(|e| ctx("kill", &self.path, e))
