@@ -1255,6 +1255,23 @@ mod tests {
     }
 
     #[test]
+    fn a_check_cgroup_is_kept_for_the_next_run_only_if_nothing_is_left() {
+        let Some(mut scratch) = Scratch::new("settle") else { return };
+        let (tree, _) = scratch.set_up();
+        let mut cgroup = tree.new_cgroup(Kind::Check, "web", &Limits::default()).unwrap();
+        assert!(cgroup.settle().unwrap(), "an empty cgroup is kept");
+        assert!(cgroup.path().exists());
+        cgroup.fd().expect("the fd is opened again for the next run");
+        let leader = scratch.spawn_in(cgroup.path(), "exec sleep 30");
+        eventually("the process in it", || cgroup.populated().unwrap().then_some(()));
+        assert!(!cgroup.settle().unwrap(), "one with a process left is not");
+        cgroup.kill().unwrap();
+        let _ = scratch.child(leader).wait();
+        eventually("the cgroup to empty", || (!cgroup.populated().unwrap()).then_some(()));
+        assert!(cgroup.try_remove().unwrap());
+    }
+
+    #[test]
     fn kill_without_cgroup_kill_freezes_and_ends_all() {
         let Some(mut scratch) = Scratch::new("kill_without_cgroup_kill_freezes_and_ends_all")
         else {
