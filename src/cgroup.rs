@@ -728,7 +728,8 @@ impl Tree {
             }
         };
         inner.held.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone());
-        let cgroup = Cgroup { tree: Arc::clone(inner), name, path, dir: Some(dir), kind, done: false };
+        let cgroup =
+            Cgroup { tree: Arc::clone(inner), name, path, dir: Some(dir), kind, done: false };
         for (controller, file, value) in limits.files() {
             if inner.enabled.contains(&controller) {
                 let at = cgroup.path.join(file);

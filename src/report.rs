@@ -52,16 +52,7 @@ mod tests {
     use crate::config::{DEFAULT_INTERVAL, DEFAULT_LOG, Hook};
     use crate::signal::Signal;
 
-    fn sample() -> ProbeConfig {
-        ProbeConfig {
-            check: Check::Exec {
-                program: "/usr/bin/curl".into(),
-                args: vec!["-sf".into(), "localhost/health_check".into()],
-            },
-            display: "curl -sf localhost/health_check".into(),
-            ..crate::testutil::probe_config("cli")
-        }
-    }
+    use crate::testutil::curl_probe as sample;
 
     fn settings_of(probes: Vec<ProbeConfig>) -> Settings {
         Settings {

@@ -68,3 +68,15 @@ pub fn probe_config(name: &str) -> ProbeConfig {
         limits: Default::default(),
     }
 }
+
+/// The README's example probe: `curl -sf localhost/health_check`, exec form.
+pub fn curl_probe() -> ProbeConfig {
+    ProbeConfig {
+        check: Check::Exec {
+            program: "/usr/bin/curl".into(),
+            args: vec!["-sf".into(), "localhost/health_check".into()],
+        },
+        display: "curl -sf localhost/health_check".into(),
+        ..probe_config("cli")
+    }
+}

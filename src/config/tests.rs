@@ -951,16 +951,7 @@ fn a_success_signal_alone_is_warned_about() {
     assert!(warnings(&explicit).is_empty());
 }
 
-fn sample() -> ProbeConfig {
-    ProbeConfig {
-        check: Check::Exec {
-            program: "/usr/bin/curl".into(),
-            args: vec!["-sf".into(), "localhost/health_check".into()],
-        },
-        display: "curl -sf localhost/health_check".into(),
-        ..crate::testutil::probe_config("cli")
-    }
-}
+use crate::testutil::curl_probe as sample;
 
 #[test]
 fn failure_signal_follows_the_probe_rules() {
