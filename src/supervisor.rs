@@ -920,8 +920,18 @@ impl Supervisor {
         };
         let next = s.next.saturating_duration_since(now());
         let next = humantime::format_duration(Duration::from_millis(next.as_millis() as u64));
-        let text =
+        let mut text =
             format!("state: mode {mode}, fails {}, last {last}, next check in {next}", s.fails);
+        // What this probe's hooks left running, kept in their cgroups.
+        let left = self.shared.cgroups.as_ref().map(|t| t.hooks_left(&self.cfg.name));
+        if let Some(left) = left.filter(|l| !l.is_empty()) {
+            let n: usize = left.iter().map(|l| l.procs.len()).sum();
+            let names: Vec<String> = left
+                .iter()
+                .map(|l| l.path.file_name().unwrap_or_default().to_string_lossy().into_owned())
+                .collect();
+            text.push_str(&format!(", hooks left {n} processes running ({})", names.join(", ")));
+        }
         self.event(Level::Info, &text);
     }
 

@@ -147,3 +147,31 @@ fn a_check_runs_as_its_user_with_its_environment_and_workdir() {
     );
     h.ensure(out.contains("\ncontainment = "), "-t names the containment");
 }
+
+#[test]
+fn what_a_hook_starts_is_kept_and_shown_per_probe() {
+    if let Err(why) = contained() {
+        eprintln!("contain: {why}; containment is process groups here, not tested");
+        return;
+    }
+    let fx = Fixture::new("contain-hook");
+    let token = "1003.5";
+    fx.write_script("repair.sh", &format!("( setsid sleep {token} & )\nexit 0\n"));
+    let mut h = fx.heat(&["-i", "10s", "--recovery", "./repair.sh", "false"]);
+    h.wait_named("./repair.sh", 1);
+    h.wait_for("the hook's daemon", || with_token(token).len() == 1);
+    h.kill(nix::sys::signal::Signal::SIGUSR1);
+    let entries = h.wait_event("state: ");
+    let state = heat_events(&entries).into_iter().find(|t| t.starts_with("state: ")).unwrap();
+    h.ensure(
+        state.contains(", hooks left 1 processes running (hook-cli-"),
+        format!("the state names the hook's leftovers: {state:?}"),
+    );
+    h.stop();
+    let left = with_token(token);
+    h.ensure(left.len() == 1, "what the hook started outlives heat");
+    h.ensure(fx.log().contains("kept 1 processes of a hook in "), "heat's exit says so");
+    for pid in left {
+        send(pid, nix::sys::signal::Signal::SIGKILL);
+    }
+}
