@@ -133,8 +133,8 @@ mod tests {
             hook_timeout: Duration::from_secs(30),
             max_output: 1000,
             workdir: Some("/etc/heat".into()),
-            user: Some(nobody.clone()),
-            hook_user: Some(nobody),
+            user: Some(std::sync::Arc::new(nobody.clone())),
+            hook_user: Some(std::sync::Arc::new(nobody)),
             env: vec![("LANG".into(), "C".into()), ("TZ".into(), "UTC".into())],
             limits: crate::config::Limits {
                 memory_max: Some(64 << 20),

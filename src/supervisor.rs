@@ -1007,7 +1007,7 @@ fn no_cgroup(shared: &Shared, heat: &str, probe: &str, what: &Run, e: &std::io::
 }
 
 /// The user a child runs as, as the spawn applies it.
-fn creds(user: &Option<crate::config::Credentials>) -> Option<crate::spawn::Creds> {
+fn creds(user: &Option<Arc<crate::config::Credentials>>) -> Option<crate::spawn::Creds> {
     user.as_ref().map(|c| crate::spawn::Creds { uid: c.uid, gid: c.gid, groups: c.groups.clone() })
 }
 
@@ -1043,7 +1043,8 @@ fn check_spec(cfg: &ProbeConfig, shared: &Shared) -> Spec {
 /// them, the probe's `env`, then `HEAT_PROBE`.
 fn probe_env(cfg: &ProbeConfig, hook: bool) -> Vec<(OsString, OsString)> {
     let user = if hook { &cfg.hook_user } else { &cfg.user };
-    let mut env: Vec<(OsString, OsString)> = Vec::new();
+    let mut env: Vec<(OsString, OsString)> =
+        Vec::with_capacity(1 + cfg.env.len() + if user.is_some() { 4 } else { 0 });
     if let Some(c) = user {
         env.push(("HOME".into(), c.home.clone().into()));
         env.push(("USER".into(), c.name.clone().into()));

@@ -19,6 +19,7 @@
 use std::ffi::OsString;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::probe::{Rules, TargetKind};
@@ -97,10 +98,11 @@ pub struct ProbeConfig {
     pub max_output: usize,
     /// Where checks and hooks run; `None` is heat's own directory.
     pub workdir: Option<PathBuf>,
-    /// Who checks run as; `None` is heat's own user.
-    pub user: Option<Credentials>,
+    /// Who checks run as; `None` is heat's own user. Shared with `hook_user`
+    /// when that is the same, and boxed: most probes have none.
+    pub user: Option<Arc<Credentials>>,
     /// Who hooks run as (the probe's user unless `hook_user` says otherwise).
-    pub hook_user: Option<Credentials>,
+    pub hook_user: Option<Arc<Credentials>>,
     /// Variables added to the cleaned environment, in order.
     pub env: Vec<(String, String)>,
     pub limits: Limits,

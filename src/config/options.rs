@@ -328,7 +328,7 @@ probe_options! {
 
     /// Run checks and hooks with this group (a name or gid) [default: the user's primary]
     #[arg(value_name = "GROUP")]
-    group: Account => |p| p.user.as_ref().map_or("-".to_string(), Credentials::groups_text);
+    group: Account => |p| p.user.as_deref().map_or("-".to_string(), Credentials::groups_text);
 
     /// Run hooks as this user instead [default: the probe's user]
     #[arg(value_name = "USER")]
@@ -362,7 +362,7 @@ probe_options! {
     cpu_max: CpuQuota => |p| p.limits.cpu_max.map_or("-".to_string(), |q| format!("{}%", q.percent));
 }
 
-fn account(c: &Option<Credentials>) -> String {
+fn account(c: &Option<std::sync::Arc<Credentials>>) -> String {
     match c {
         Some(c) => c.user_text(),
         None => {

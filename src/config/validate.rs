@@ -2,6 +2,7 @@
 //! defaults for what no layer set, and the rules that tie options together
 //! (a signal raised on heat itself, a target heat may signal, a check).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::env::{Env, Mode};
@@ -47,9 +48,9 @@ fn build(
     env: &Env,
 ) -> Result<ProbeConfig, ConfigError> {
     let interval = layer.interval.as_ref().map_or(DEFAULT_INTERVAL, |r| r.value.0);
-    let user = accounts::resolve(layer.user.as_ref(), layer.group.as_ref(), env)?;
+    let user = accounts::resolve(layer.user.as_ref(), layer.group.as_ref(), env)?.map(Arc::new);
     let hook_user = match &layer.hook_user {
-        Some(h) => accounts::resolve(Some(h), None, env)?,
+        Some(h) => accounts::resolve(Some(h), None, env)?.map(Arc::new),
         None => user.clone(),
     };
     // As root, a script may be owned by the user it runs as, a hook by its own.
