@@ -103,21 +103,35 @@ fn bounded(d: Duration) -> Result<Duration, Reason> {
     if d > MAX_DURATION { Err(Reason::TooLong) } else { Ok(d) }
 }
 
+/// A duration with a rule of its own (`$t::new`): read every way a
+/// duration is, then held to the rule.
+macro_rules! duration_value {
+    ($t:ident) => {
+        impl Value for $t {
+            fn parse(text: &str) -> Result<$t, Reason> {
+                $t::new(Duration::parse(text)?)
+            }
+            fn from_int(n: i64) -> Result<$t, Reason> {
+                $t::new(Duration::from_int(n)?)
+            }
+            fn from_toml_str(text: &str) -> Result<$t, Reason> {
+                $t::new(Duration::from_toml_str(text)?)
+            }
+        }
+    };
+}
+
 /// A duration that must not be zero: timeouts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeout(pub Duration);
 
-impl Value for Timeout {
-    fn parse(text: &str) -> Result<Timeout, Reason> {
-        nonzero(Duration::parse(text)?).map(Timeout)
-    }
-    fn from_int(n: i64) -> Result<Timeout, Reason> {
-        nonzero(Duration::from_int(n)?).map(Timeout)
-    }
-    fn from_toml_str(text: &str) -> Result<Timeout, Reason> {
-        nonzero(Duration::from_toml_str(text)?).map(Timeout)
+impl Timeout {
+    fn new(d: Duration) -> Result<Timeout, Reason> {
+        nonzero(d).map(Timeout)
     }
 }
+
+duration_value!(Timeout);
 
 fn nonzero(d: Duration) -> Result<Duration, Reason> {
     if d.is_zero() { Err(Reason::Zero) } else { Ok(d) }
@@ -136,17 +150,7 @@ impl Interval {
     }
 }
 
-impl Value for Interval {
-    fn parse(text: &str) -> Result<Interval, Reason> {
-        Interval::new(Duration::parse(text)?)
-    }
-    fn from_int(n: i64) -> Result<Interval, Reason> {
-        Interval::new(Duration::from_int(n)?)
-    }
-    fn from_toml_str(text: &str) -> Result<Interval, Reason> {
-        Interval::new(Duration::from_toml_str(text)?)
-    }
-}
+duration_value!(Interval);
 
 /// Consecutive failures: a whole number, at least 1; heat.toml takes it
 /// unquoted only, as TOML has a type for numbers.
