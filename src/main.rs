@@ -66,10 +66,13 @@ async fn start() -> ExitCode {
             out.write_all(heat::report::describe(&settings).as_bytes()).and_then(|()| out.flush());
         return ExitCode::SUCCESS;
     }
-    if let Err(e) = service::raise_nofile_limit(&settings.probes) {
-        say(&e.to_string());
-        return ExitCode::from(2);
-    }
+    let slots = match service::raise_nofile_limit(&settings.probes) {
+        Ok(slots) => slots,
+        Err(e) => {
+            say(&e.to_string());
+            return ExitCode::from(2);
+        }
+    };
     let log = match Log::open(&settings.log) {
         Ok(log) => log,
         Err(e) => {
@@ -80,7 +83,7 @@ async fn start() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let ending = service::run(cli.args, settings, log.clone(), signals).await;
+    let ending = service::run(cli.args, settings, slots, log.clone(), signals).await;
     log.flush(FLUSH);
     match ending {
         Ending::Stopped => ExitCode::SUCCESS,

@@ -85,7 +85,15 @@ struct Service {
 }
 
 /// Runs until TERM/INT or, on the command line, a fatal condition.
-pub async fn run(cli: config::Args, settings: Settings, log: Log, mut signals: Signals) -> Ending {
+/// `slots`: the runs that fit under the open-file limit, as main raised it
+/// before the log was opened.
+pub async fn run(
+    cli: config::Args,
+    settings: Settings,
+    slots: usize,
+    log: Log,
+    mut signals: Signals,
+) -> Ending {
     let mode = if settings.config.is_some() { Mode::Service } else { Mode::CommandLine };
     let service_mode = mode == Mode::Service;
     if let Err(e) = crate::timer::install() {
@@ -94,8 +102,6 @@ pub async fn run(cli: config::Args, settings: Settings, log: Log, mut signals: S
     let version = env!("CARGO_PKG_VERSION");
     let text = format!("started heat {version} (pid {})", std::process::id());
     log.write(SystemTime::now(), Level::Info, "heat", text.as_bytes(), 0);
-    // Raised in main already, before the log was opened; this only reads it.
-    let slots = raise_nofile_limit(&settings.probes).unwrap_or(1);
     let cgroups = contain(&log, &settings.probes);
     let shared = Rc::new(Shared {
         log: log.clone(),
