@@ -125,7 +125,7 @@ impl Report {
         Report { pid: None, outcome, output: Vec::new(), dropped: 0, ended: SystemTime::now() }
     }
 
-    /// Ended by heat before it could start (it was waiting for a run slot).
+    /// Ended by heat before it started (asked to stop before its spawn).
     pub fn ended_unstarted() -> Report {
         Report::without_child(Outcome::Ended)
     }
@@ -182,7 +182,7 @@ async fn run_with_grace(
     grace: Duration,
 ) -> Report {
     if *stop.borrow_and_update() != Stop::No {
-        return Report::without_child(Outcome::Ended);
+        return Report::ended_unstarted();
     }
     let mut context = prepared.context();
     if cgroup.is_some() {

@@ -702,41 +702,14 @@ impl Supervisor {
         let mut stopped = rx.clone();
         let slot = self.check_cgroup.clone();
         let report = Box::pin(async move {
-            let _slot = match shared.slots.free.try_acquire() {
-                Ok(slot) => slot,
-                Err(_) => {
-                    let waiting = shared.slots.delayed.get() + 1;
-                    shared.slots.delayed.set(waiting);
-                    let text = format!(
-                        "{what} delayed: all {} run slots are in use (heat's open-file limit); it \
-                         starts when one is free ({waiting} delayed since start)",
-                        shared.slots.total.get()
-                    );
-                    tracing::info!(probe = %cfg.name, run = %what, "delayed: no run slot free");
-                    shared.log.write(SystemTime::now(), Level::Info, &heat, text.as_bytes(), 0);
-                    tokio::select! {
-                        slot = shared.slots.free.acquire() => slot.expect("the slots are never closed"),
-                        _ = stopped.wait_for(|s| *s != Stop::No) => return Report::ended_unstarted(),
-                    }
-                }
+            let Some(_slot) = run_slot(&shared, &heat, &what, &cfg.name, &mut stopped).await else {
+                return Report::ended_unstarted();
             };
             if let Some(pid) = frozen {
                 target::stopped(pid, STOP_TAKES_EFFECT).await;
             }
             let kind = if job == Job::Check { cgroup::Kind::Check } else { cgroup::Kind::Hook };
-            // A probe's checks run one at a time: they share one cgroup, kept
-            // between runs; each hook gets its own.
-            let kept = if kind == cgroup::Kind::Check { slot.borrow_mut().take() } else { None };
-            let mut cg = kept.or_else(|| {
-                let tree = shared.cgroups.as_ref()?;
-                match tree.new_cgroup(kind, &cfg.name, &cgroup::Limits::of(&cfg.limits)) {
-                    Ok(cg) => Some(cg),
-                    Err(e) => {
-                        no_cgroup(&shared, &heat, &cfg.name, &what, &e);
-                        None
-                    }
-                }
-            });
+            let mut cg = run_cgroup(&shared, &slot, kind, &cfg, &heat, &what);
             let fd = match cg.as_mut().map(cgroup::Cgroup::fd) {
                 Some(Ok(fd)) => Some(fd),
                 Some(Err(e)) => {
@@ -746,21 +719,8 @@ impl Supervisor {
                 None => None,
             };
             let report = children.run(&ready, fd, rx, |pid| trace_start(&cfg, job, pid)).await;
-            match cg {
-                // Whatever the check left, however it hid, ends with it.
-                Some(mut cg) if kind == cgroup::Kind::Check => match cg.settle() {
-                    Ok(true) if cfg.interval < KEEP_CGROUP_BELOW => *slot.borrow_mut() = Some(cg),
-                    _ => {
-                        if let Err(e) = cg.end().await {
-                            tracing::warn!(probe = %cfg.name, "{e}");
-                        }
-                    }
-                },
-                // What a hook started is kept; its cgroup goes once empty.
-                Some(cg) => {
-                    cg.release();
-                }
-                None => {}
+            if let Some(cg) = cg {
+                after_run(cg, &slot, &cfg).await;
             }
             report
         });
@@ -1003,6 +963,79 @@ struct Ready {
 /// runs: a mkdir and an rmdir per check cost heat ~40 µs of CPU, but an idle
 /// cgroup costs the kernel ~10 KB, which 10,000 slow probes would feel more.
 const KEEP_CGROUP_BELOW: Duration = Duration::from_secs(5);
+
+/// A run slot (see [`RunSlots`]); waits for one, saying so, when all are in
+/// use. `None`: heat asked the run to stop while it waited.
+async fn run_slot<'a>(
+    shared: &'a Shared,
+    heat: &str,
+    what: &Run,
+    probe: &str,
+    stopped: &mut watch::Receiver<Stop>,
+) -> Option<tokio::sync::SemaphorePermit<'a>> {
+    if let Ok(slot) = shared.slots.free.try_acquire() {
+        return Some(slot);
+    }
+    let waiting = shared.slots.delayed.get() + 1;
+    shared.slots.delayed.set(waiting);
+    let text = format!(
+        "{what} delayed: all {} run slots are in use (heat's open-file limit); it starts when \
+         one is free ({waiting} delayed since start)",
+        shared.slots.total.get()
+    );
+    tracing::info!(%probe, run = %what, "delayed: no run slot free");
+    shared.log.write(SystemTime::now(), Level::Info, heat, text.as_bytes(), 0);
+    tokio::select! {
+        slot = shared.slots.free.acquire() => Some(slot.expect("the slots are never closed")),
+        _ = stopped.wait_for(|s| *s != Stop::No) => None,
+    }
+}
+
+/// The cgroup a run starts in: a probe's checks run one at a time and share
+/// the one `kept` from the last run; each hook gets its own. `None` where
+/// heat runs children in process groups (or could not make one).
+fn run_cgroup(
+    shared: &Shared,
+    kept: &RefCell<Option<cgroup::Cgroup>>,
+    kind: cgroup::Kind,
+    cfg: &ProbeConfig,
+    heat: &str,
+    what: &Run,
+) -> Option<cgroup::Cgroup> {
+    let kept = if kind == cgroup::Kind::Check { kept.borrow_mut().take() } else { None };
+    kept.or_else(|| {
+        let tree = shared.cgroups.as_ref()?;
+        match tree.new_cgroup(kind, &cfg.name, &cgroup::Limits::of(&cfg.limits)) {
+            Ok(cg) => Some(cg),
+            Err(e) => {
+                no_cgroup(shared, heat, &cfg.name, what, &e);
+                None
+            }
+        }
+    })
+}
+
+/// A check's cgroup ends with it (whatever the check left, however it hid),
+/// or is kept for the next run when empty and the probe is fast; what a hook
+/// started is kept, its cgroup removed once empty.
+async fn after_run(
+    mut cg: cgroup::Cgroup,
+    kept: &RefCell<Option<cgroup::Cgroup>>,
+    cfg: &ProbeConfig,
+) {
+    if cg.kind() == cgroup::Kind::Hook {
+        cg.release();
+        return;
+    }
+    match cg.settle() {
+        Ok(true) if cfg.interval < KEEP_CGROUP_BELOW => *kept.borrow_mut() = Some(cg),
+        _ => {
+            if let Err(e) = cg.end().await {
+                tracing::warn!(probe = %cfg.name, "{e}");
+            }
+        }
+    }
+}
 
 /// heat's trouble: the run goes on in a process group.
 fn no_cgroup(shared: &Shared, heat: &str, probe: &str, what: &Run, e: &std::io::Error) {
