@@ -295,3 +295,21 @@ fn roff_of_each_markup() {
         assert!(std::panic::catch_unwind(|| roff(bad)).is_err(), "{bad:?} was accepted");
     }
 }
+
+#[test]
+fn completions_offer_signal_names_and_no_files_for_values() {
+    let bash = String::from_utf8(completion(Shell::Bash, Cli::command())).unwrap();
+    let case = |flag: &str| -> String {
+        let at = bash.find(&format!("                {flag})")).unwrap_or_else(|| panic!("{flag}"));
+        bash[at..].split(";;").next().unwrap().to_string()
+    };
+    for flag in ["--signal", "--fault-signal", "--success-signal"] {
+        let c = case(flag);
+        assert!(c.contains("compgen -W") && c.contains(" USR1 ") && c.contains(" TERM "), "{c}");
+    }
+    for flag in ["--interval", "--timeout", "--max-output", "--pid", "--threshold"] {
+        let c = case(flag);
+        assert!(!c.contains("compgen -f"), "{flag} offers file names: {c}");
+    }
+    assert!(case("--fail").contains("compgen -f"), "a hook is a file");
+}

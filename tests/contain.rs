@@ -175,3 +175,33 @@ fn what_a_hook_starts_is_kept_and_shown_per_probe() {
         send(pid, nix::sys::signal::Signal::SIGKILL);
     }
 }
+
+#[test]
+fn a_limit_is_applied_where_its_controller_is_and_warned_about_where_not() {
+    if let Err(why) = contained() {
+        eprintln!("contain: {why}; containment is process groups here, not tested");
+        return;
+    }
+    let fx = Fixture::new("contain-limits");
+    // The check prints its own cgroup's memory.max, if it has one.
+    fx.write_script(
+        "limits.sh",
+        "m=$(awk -F: '$1 == 0 { print $3 }' /proc/self/cgroup)\n\
+         for root in /sys/fs/cgroup/unified /sys/fs/cgroup; do\n\
+         [ -f \"$root$m/cgroup.procs\" ] && { cat \"$root$m/memory.max\" 2>/dev/null || echo none; break; }\n\
+         done\n",
+    );
+    let mut h = fx.heat(&["-i", "10s", "--memory-max", "64MiB", "-s", "./limits.sh"]);
+    let entries = h.wait_named("./limits.sh", 1);
+    let said = named(&entries, "./limits.sh")[0].text().to_string();
+    let warned = heat_events(&entries)
+        .iter()
+        .any(|t| t.contains("no memory controller for its limits here: ignored"));
+    h.ensure(
+        (said == "67108864" && !warned) || (said == "none" && warned),
+        format!(
+            "either memory.max is 64 MiB or heat said it is ignored: {said:?}, warned {warned}"
+        ),
+    );
+    h.stop();
+}
