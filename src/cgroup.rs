@@ -30,7 +30,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -413,6 +412,46 @@ fn events(cgroup: &Path) -> io::Result<Events> {
     fs::read_to_string(cgroup.join("cgroup.events")).map(|t| parse_events(&t))
 }
 
+/// Opens the directory `path` (relative to `at`, if given) for `*at` calls
+/// and `CLONE_INTO_CGROUP`.
+fn open_dir(at: Option<&OwnedFd>, path: &Path) -> io::Result<OwnedFd> {
+    use nix::fcntl::{AT_FDCWD, OFlag, openat};
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let mode = nix::sys::stat::Mode::empty();
+    Ok(match at {
+        Some(dir) => openat(dir, path, flags, mode)?,
+        None => openat(AT_FDCWD, path, flags, mode)?,
+    })
+}
+
+/// `cgroup.events` of the cgroup open as `dir`.
+fn events_at(dir: BorrowedFd<'_>) -> io::Result<Events> {
+    use nix::fcntl::{OFlag, openat};
+    use nix::sys::stat::Mode;
+    let fd = openat(dir, "cgroup.events", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+    // One read of a small buffer: the kernel hands a seq file's text whole,
+    // and read_to_string would stat, seek and read again for nothing.
+    let mut buf = [0u8; 256];
+    let mut len = 0;
+    let mut file = File::from(fd);
+    while len < buf.len() && !complete_events(&buf[..len]) {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(parse_events(&String::from_utf8_lossy(&buf[..len])))
+}
+
+/// `cgroup.events` text that holds both of its lines whole.
+fn complete_events(text: &[u8]) -> bool {
+    let has =
+        |key: &[u8]| text.split(|&b| b == b'\n').rev().skip(1).any(|line| line.starts_with(key));
+    has(b"populated ") && has(b"frozen ")
+}
+
 fn move_into(cgroup: &Path, pid: u32) -> io::Result<()> {
     write_file(&cgroup.join("cgroup.procs"), &pid.to_string())
 }
@@ -655,6 +694,9 @@ struct Inner {
     own: PathBuf,
     /// `C/heat-<pid>`.
     instance: PathBuf,
+    /// `instance`, open: a run's cgroup is made, opened and removed relative
+    /// to it, not through the cgroup's long path each time.
+    dir: OwnedFd,
     /// The process moved into `self` (heat; a stand-in in tests).
     member: u32,
     /// The limit controllers enabled for the instance's cgroups.
@@ -673,9 +715,11 @@ impl Tree {
         enable_controllers(&instance);
         let on = read_words(&instance.join("cgroup.subtree_control"));
         let enabled = LIMIT_CONTROLLERS.into_iter().filter(|c| on.iter().any(|o| o == c)).collect();
+        let dir = open_dir(None, &instance).map_err(|e| ctx("open", &instance, e))?;
         Ok(Tree {
             inner: Arc::new(Inner {
                 own: site.own.clone(),
+                dir,
                 instance,
                 member,
                 enabled,
@@ -714,16 +758,24 @@ impl Tree {
             let seq = inner.seq.fetch_add(1, Ordering::Relaxed) + 1;
             let name = format!("{kind}-{probe}-{seq}");
             let path = inner.instance.join(&name);
-            match fs::create_dir(&path) {
+            match nix::sys::stat::mkdirat(
+                &inner.dir,
+                name.as_str(),
+                nix::sys::stat::Mode::from_bits_truncate(0o755),
+            ) {
                 Ok(()) => break (name, path),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(ctx("create", &path, e)),
+                Err(nix::errno::Errno::EEXIST) => continue,
+                Err(e) => return Err(ctx("create", &path, e.into())),
             }
         };
-        let dir = match OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY).open(&path) {
-            Ok(dir) => OwnedFd::from(dir),
+        let dir = match open_dir(Some(&inner.dir), Path::new(&name)) {
+            Ok(dir) => dir,
             Err(e) => {
-                let _ = fs::remove_dir(&path);
+                let _ = nix::unistd::unlinkat(
+                    &inner.dir,
+                    name.as_str(),
+                    nix::unistd::UnlinkatFlags::RemoveDir,
+                );
                 return Err(ctx("open", &path, e));
             }
         };
@@ -878,12 +930,9 @@ impl Cgroup {
     /// opened again if [`settle`](Self::settle) closed it.
     pub fn fd(&mut self) -> io::Result<BorrowedFd<'_>> {
         if self.dir.is_none() {
-            let dir = OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-                .open(&self.path)
+            let dir = open_dir(Some(&self.tree.dir), Path::new(&self.name))
                 .map_err(|e| ctx("open", &self.path, e))?;
-            self.dir = Some(dir.into());
+            self.dir = Some(dir);
         }
         Ok(self.dir.as_ref().expect("opened above").as_fd())
     }
@@ -894,8 +943,12 @@ impl Cgroup {
     /// left something, the caller ends the cgroup instead ([`end`](Self::end)):
     /// a next run's child placed in a cgroup just killed was seen killed too.
     pub fn settle(&mut self) -> io::Result<bool> {
-        self.dir = None;
-        Ok(!self.populated()?)
+        let populated = match self.dir.take() {
+            // Through the open directory: no walk of the cgroup's long path.
+            Some(dir) => events_at(dir.as_fd()).map_err(|e| ctx("read", &self.path, e))?.populated,
+            None => self.populated()?,
+        };
+        Ok(!populated)
     }
 
     pub fn path(&self) -> &Path {
@@ -926,7 +979,16 @@ impl Cgroup {
         if self.done {
             return Ok(true);
         }
-        let gone = remove(&self.path).map_err(|e| ctx("remove", &self.path, e))?;
+        // The common case, an empty cgroup, without a walk of its path.
+        let rmdir = nix::unistd::unlinkat(
+            &self.tree.dir,
+            self.name.as_str(),
+            nix::unistd::UnlinkatFlags::RemoveDir,
+        );
+        let gone = match rmdir {
+            Ok(()) | Err(nix::errno::Errno::ENOENT) => true,
+            Err(_) => remove(&self.path).map_err(|e| ctx("remove", &self.path, e))?,
+        };
         if gone {
             self.finish();
         }
