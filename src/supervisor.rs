@@ -224,7 +224,7 @@ pub fn control_channel() -> (ControlTx, ControlRx) {
     let mailbox = Rc::new(Mailbox {
         queue: RefCell::new(std::collections::VecDeque::new()),
         closed: Cell::new(false),
-        wake: tokio::sync::Notify::new(),
+        waker: Cell::new(None),
     });
     (ControlTx(mailbox.clone()), ControlRx(mailbox))
 }
@@ -232,7 +232,17 @@ pub fn control_channel() -> (ControlTx, ControlRx) {
 struct Mailbox {
     queue: RefCell<std::collections::VecDeque<Control>>,
     closed: Cell<bool>,
-    wake: tokio::sync::Notify,
+    /// The receiver's, while it waits: one reader, one thread, so a plain
+    /// slot (tokio's `Notify` would take 80 more bytes of every probe's task).
+    waker: Cell<Option<std::task::Waker>>,
+}
+
+impl Mailbox {
+    fn wake(&self) {
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
 }
 
 pub struct ControlTx(Rc<Mailbox>);
@@ -244,7 +254,7 @@ impl ControlTx {
             return Err(c);
         }
         self.0.queue.borrow_mut().push_back(c);
-        self.0.wake.notify_one();
+        self.0.wake();
         Ok(())
     }
 }
@@ -252,7 +262,7 @@ impl ControlTx {
 impl Drop for ControlTx {
     fn drop(&mut self) {
         self.0.closed.set(true);
-        self.0.wake.notify_one();
+        self.0.wake();
     }
 }
 
@@ -262,15 +272,17 @@ impl ControlRx {
     /// The next message; `None` once the service dropped its end and every
     /// message is read.
     pub async fn recv(&mut self) -> Option<Control> {
-        loop {
+        std::future::poll_fn(|cx| {
             if let Some(c) = self.try_recv() {
-                return Some(c);
+                return std::task::Poll::Ready(Some(c));
             }
             if self.0.closed.get() {
-                return None;
+                return std::task::Poll::Ready(None);
             }
-            self.0.wake.notified().await;
-        }
+            self.0.waker.set(Some(cx.waker().clone()));
+            std::task::Poll::Pending
+        })
+        .await
     }
 
     pub fn try_recv(&mut self) -> Option<Control> {
@@ -383,8 +395,6 @@ pub struct Handover {
 
 pub struct Supervisor {
     cfg: Arc<ProbeConfig>,
-    /// The probe's check cgroup between runs (killed and removed with it).
-    check_cgroup: Rc<RefCell<Option<cgroup::Cgroup>>>,
     /// Built once: every check of the probe is started the same way.
     check_spec: Rc<Ready>,
     tally: Tally,
@@ -429,7 +439,6 @@ impl Supervisor {
             inherited = prior.live;
         }
         Supervisor {
-            check_cgroup: Rc::default(),
             check_spec,
             tally: Tally { shared: shared.clone(), failing: false, recovering: false },
             probe,
@@ -700,7 +709,6 @@ impl Supervisor {
         let shared = self.shared.clone();
         let (heat, what) = (self.names.heat.clone(), self.run_of(job));
         let mut stopped = rx.clone();
-        let slot = self.check_cgroup.clone();
         let report = Box::pin(async move {
             let Some(_slot) = run_slot(&shared, &heat, &what, &cfg.name, &mut stopped).await else {
                 return Report::ended_unstarted();
@@ -709,7 +717,7 @@ impl Supervisor {
                 target::stopped(pid, STOP_TAKES_EFFECT).await;
             }
             let kind = if job == Job::Check { cgroup::Kind::Check } else { cgroup::Kind::Hook };
-            let mut cg = run_cgroup(&shared, &slot, kind, &cfg, &heat, &what);
+            let mut cg = run_cgroup(&shared, &ready.kept, kind, &cfg, &heat, &what);
             let fd = match cg.as_mut().map(cgroup::Cgroup::fd) {
                 Some(Ok(fd)) => Some(fd),
                 Some(Err(e)) => {
@@ -720,7 +728,7 @@ impl Supervisor {
             };
             let report = children.run(&ready, fd, rx, |pid| trace_start(&cfg, job, pid)).await;
             if let Some(cg) = cg {
-                after_run(cg, &slot, &cfg).await;
+                after_run(cg, &ready.kept, &cfg).await;
             }
             report
         });
@@ -957,6 +965,8 @@ impl Supervisor {
 struct Ready {
     spec: Spec,
     prepared: Result<Prepared, Report>,
+    /// A check's cgroup between runs (killed and removed with it).
+    kept: RefCell<Option<cgroup::Cgroup>>,
 }
 
 /// A probe checking more often than this keeps its check cgroup between
@@ -1052,7 +1062,7 @@ fn creds(user: &Option<Arc<crate::config::Credentials>>) -> Option<crate::spawn:
 impl Ready {
     fn new(spec: Spec, creds: Option<crate::spawn::Creds>) -> Ready {
         let prepared = exec::prepare(&spec).map(|p| p.with_creds(creds));
-        Ready { spec, prepared }
+        Ready { spec, prepared, kept: RefCell::new(None) }
     }
 }
 
@@ -1133,7 +1143,9 @@ async fn poll_running(running: &mut Option<Running>) -> Report {
 
 async fn target_exited(target: &Option<Target>) {
     match target {
-        Some(t) => t.exited().await,
+        // Boxed: most probes have no target, and a pidfd's readiness future
+        // inline would take 192 bytes of every probe's task.
+        Some(t) => Box::pin(t.exited()).await,
         None => std::future::pending().await,
     }
 }
