@@ -72,11 +72,6 @@ fn entry(k: &OsStr, v: &OsStr) -> Option<CString> {
     CString::new(bytes).ok()
 }
 
-fn c_string(s: &OsStr) -> io::Result<CString> {
-    CString::new(s.as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("{s:?} holds a NUL byte")))
-}
-
 /// Whom the child runs as, resolved by the caller before the spawn.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Creds {
@@ -103,45 +98,28 @@ pub struct Child {
 }
 
 /// One program, ready to be started any number of times.
+///
+/// Its strings are kept back to back in one buffer and its pointers in one
+/// array (two allocations a probe rather than one per string: 10,000 probes
+/// feel each allocation's overhead). The buffer's heap never moves, so the
+/// pointers into it stay valid wherever the `Prepared` goes.
 #[derive(Debug)]
 pub struct Prepared {
-    program: CString,
-    argv: Argv,
+    /// NUL-terminated: the program, its arguments, the extra environment
+    /// entries, the working directory.
+    _strings: Box<[u8]>,
+    /// `/bin/sh`, the program, its arguments, NULL, then the extra entries:
+    /// `ptrs[1..]` up to the NULL is the program's argv, from 0 the argv of
+    /// the ENOEXEC retry (`/bin/sh program args…`).
+    ptrs: Box<[*const c_char]>,
+    /// Where the extra entries start in `ptrs`.
+    extra_at: usize,
+    cwd: *const c_char,
     env: Arc<Env>,
-    extra: Vec<CString>,
-    cwd: Option<CString>,
     creds: Option<Creds>,
 }
 
-/// C strings and the NULL-terminated pointer array into them, with
-/// `/bin/sh` in front: `ptrs[1..]` is the program's argv, all of `ptrs` the
-/// argv of the ENOEXEC retry (`/bin/sh program args…`), built once.
-#[derive(Debug)]
-struct Argv {
-    _strings: Vec<CString>,
-    ptrs: Vec<*const c_char>,
-}
-
 const SH: &std::ffi::CStr = c"/bin/sh";
-
-impl Argv {
-    fn new(strings: Vec<CString>) -> Argv {
-        let mut ptrs = Vec::with_capacity(strings.len() + 2);
-        ptrs.push(SH.as_ptr());
-        ptrs.extend(strings.iter().map(|s| s.as_ptr()));
-        ptrs.push(std::ptr::null());
-        Argv { _strings: strings, ptrs }
-    }
-
-    fn program(&self) -> *const *const c_char {
-        // In bounds: ptrs holds /bin/sh, the program and the NULL at least.
-        self.ptrs[1..].as_ptr()
-    }
-
-    fn with_sh(&self) -> *const *const c_char {
-        self.ptrs.as_ptr()
-    }
-}
 
 impl Prepared {
     pub fn new(
@@ -151,14 +129,55 @@ impl Prepared {
         extra: &[(OsString, OsString)],
         cwd: Option<&Path>,
     ) -> io::Result<Prepared> {
-        let program_c = c_string(program.as_os_str())?;
-        let mut strings = vec![program_c.clone()];
+        let mut strings = Vec::new();
+        let mut starts = Vec::with_capacity(2 + args.len() + extra.len());
+        // Adds one string made of `parts`, or nothing if one holds a NUL.
+        let mut push = |parts: &[&OsStr]| -> io::Result<()> {
+            if let Some(part) = parts.iter().find(|p| p.as_bytes().contains(&0)) {
+                let e = format!("{part:?} holds a NUL byte");
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
+            }
+            starts.push(strings.len());
+            for part in parts {
+                strings.extend_from_slice(part.as_bytes());
+            }
+            strings.push(0);
+            Ok(())
+        };
+        push(&[program.as_os_str()])?;
         for a in args {
-            strings.push(c_string(a)?);
+            push(&[a])?;
         }
-        let extra: Vec<CString> = extra.iter().filter_map(|(k, v)| entry(k, v)).collect();
-        let cwd = cwd.map(|d| c_string(d.as_os_str())).transpose()?;
-        Ok(Prepared { program: program_c, argv: Argv::new(strings), env, extra, cwd, creds: None })
+        let mut kept = 0;
+        for (k, v) in extra {
+            // An entry with a NUL byte cannot be passed; it is left out.
+            if push(&[k, OsStr::new("="), v]).is_ok() {
+                kept += 1;
+            }
+        }
+        if let Some(d) = cwd {
+            push(&[d.as_os_str()])?;
+        }
+        let strings: Box<[u8]> = strings.into_boxed_slice();
+        let base = strings.as_ptr().cast::<c_char>();
+        // SAFETY: every start is an offset inside `strings`.
+        let at = |i: usize| unsafe { base.add(starts[i]) };
+        let argc = 1 + args.len();
+        let mut ptrs = Vec::with_capacity(argc + kept + 2);
+        ptrs.push(SH.as_ptr());
+        ptrs.extend((0..argc).map(at));
+        ptrs.push(std::ptr::null());
+        let extra_at = ptrs.len();
+        ptrs.extend((argc..argc + kept).map(at));
+        let cwd = if cwd.is_some() { at(argc + kept) } else { std::ptr::null() };
+        Ok(Prepared {
+            _strings: strings,
+            ptrs: ptrs.into_boxed_slice(),
+            extra_at,
+            cwd,
+            env,
+            creds: None,
+        })
     }
 
     /// Every run of this program runs as `creds`.
@@ -190,18 +209,19 @@ impl Prepared {
         }
         ENVP.with_borrow_mut(|envp| {
             envp.clear();
-            envp.extend(self.env.0.iter().chain(&self.extra).map(|s| s.as_ptr()));
+            envp.extend(self.env.0.iter().map(|s| s.as_ptr()));
+            envp.extend_from_slice(&self.ptrs[self.extra_at..]);
             envp.push(std::ptr::null());
             let (uid, gid, groups) = match ctx.creds {
                 Some(c) => (c.uid, c.gid, c.groups.as_slice()),
                 None => (0, 0, &[][..]),
             };
             let request = Request {
-                program: self.program.as_ptr(),
-                argv: self.argv.program(),
-                sh_argv: self.argv.with_sh(),
+                program: self.ptrs[1],
+                argv: self.ptrs[1..].as_ptr(),
+                sh_argv: self.ptrs.as_ptr(),
                 envp: envp.as_ptr(),
-                cwd: self.cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+                cwd: self.cwd,
                 null: null.as_raw_fd(),
                 out: out.as_raw_fd(),
                 creds: ctx.creds.is_some(),
@@ -225,10 +245,13 @@ impl Prepared {
         let what = match step {
             STEP_GROUP => "cannot make a process group".into(),
             STEP_STDIO => "cannot set up stdin, stdout and stderr".into(),
-            STEP_CHDIR => match &self.cwd {
-                Some(cwd) => format!("cannot change directory to {}", cwd.to_string_lossy()),
-                None => "cannot change directory".into(),
-            },
+            STEP_CHDIR if !self.cwd.is_null() => {
+                // SAFETY: a non-null `cwd` points at a NUL-terminated string
+                // in `_strings`, which lives as long as `self`.
+                let cwd = unsafe { std::ffi::CStr::from_ptr(self.cwd) };
+                format!("cannot change directory to {}", cwd.to_string_lossy())
+            }
+            STEP_CHDIR => "cannot change directory".into(),
             STEP_GROUPS => match ctx.creds {
                 Some(c) => format!("cannot set the supplementary groups to {:?}", c.groups),
                 None => "cannot set the supplementary groups".into(),

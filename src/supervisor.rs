@@ -374,11 +374,37 @@ struct Running {
     report: Pin<Box<dyn Future<Output = Report>>>,
 }
 
-/// Names used in the log, computed once.
+/// Names used in the log, computed once, in one allocation: `heat` then
+/// `check` (`[web] heat[web] curl …`), `probe` the prefix of both.
 struct Names {
-    check: String,
-    heat: String,
-    probe: String,
+    text: String,
+    heat_end: usize,
+    probe_end: usize,
+}
+
+impl Names {
+    /// `name`'s names in service mode; on the command line (`name` `None`)
+    /// the check is its command and heat is `heat`.
+    fn new(name: Option<&str>, display: &str) -> Names {
+        let prefix = name.map(|n| format!("[{n}] ")).unwrap_or_default();
+        let text = format!("{prefix}heat{prefix}{display}");
+        Names { heat_end: prefix.len() + "heat".len(), probe_end: prefix.len(), text }
+    }
+
+    /// heat's own entries about the probe: `[web] heat`.
+    fn heat(&self) -> &str {
+        &self.text[..self.heat_end]
+    }
+
+    /// The check's entries: `[web] curl …`.
+    fn check(&self) -> &str {
+        &self.text[self.heat_end..]
+    }
+
+    /// What a hook's name starts with: `[web] `.
+    fn probe(&self) -> &str {
+        &self.text[..self.probe_end]
+    }
 }
 
 /// What a supervisor leaves for the one that replaces it when a reload changes
@@ -420,15 +446,8 @@ impl Supervisor {
         t0: Instant,
         prior: Option<Handover>,
     ) -> Supervisor {
-        let names = if shared.mode == Mode::Service {
-            Names {
-                check: format!("[{}] {}", cfg.name, cfg.display),
-                heat: format!("[{}] heat", cfg.name),
-                probe: format!("[{}] ", cfg.name),
-            }
-        } else {
-            Names { check: cfg.display.clone(), heat: "heat".into(), probe: String::new() }
-        };
+        let service = shared.mode == Mode::Service;
+        let names = Names::new(service.then_some(cfg.name.as_str()), &cfg.display);
         let check_spec = Rc::new(Ready::new(check_spec(&cfg, &shared), creds(&cfg.user)));
         let mut rules = cfg.rules();
         rules.service = shared.on_trouble() == OnTrouble::Log;
@@ -461,13 +480,14 @@ impl Supervisor {
             return Box::pin(self.fatal(fatal)).await;
         }
         // The ways out are rare: boxed, they keep every probe's task small.
+        let mut timer = timer::Timer::new(self.probe.next_wakeup());
         loop {
             // A probe that is always due must still let the other probes, heat's
             // signals and the watchdog run: yield once the task's budget is spent.
             tokio::task::consume_budget().await;
-            let wake = self.probe.next_wakeup();
+            timer.reset(self.probe.next_wakeup());
             let event = tokio::select! {
-                () = timer::sleep_until(wake) => Some(Event::Tick),
+                () = &mut timer => Some(Event::Tick),
                 report = poll_running(&mut self.running) => {
                     match self.finished(report) {
                         Ok(event) => event,
@@ -617,7 +637,7 @@ impl Supervisor {
     }
 
     fn event(&self, level: Level, text: &str) {
-        self.write(SystemTime::now(), level, &self.names.heat, text.as_bytes(), 0);
+        self.write(SystemTime::now(), level, self.names.heat(), text.as_bytes(), 0);
     }
 
     /// Every entry of the probe's goes through here.
@@ -707,7 +727,7 @@ impl Supervisor {
         let children = self.shared.children.clone();
         let cfg = self.cfg.clone();
         let shared = self.shared.clone();
-        let (heat, what) = (self.names.heat.clone(), self.run_of(job));
+        let (heat, what) = (self.names.heat().to_string(), self.run_of(job));
         let mut stopped = rx.clone();
         let report = Box::pin(async move {
             let Some(_slot) = run_slot(&shared, &heat, &what, &cfg.name, &mut stopped).await else {
@@ -805,8 +825,10 @@ impl Supervisor {
         }
         // Borrowed for a check: no allocation on the path every check takes.
         let (name, timeout): (std::borrow::Cow<str>, _) = match self.hook_of(job) {
-            Some(h) => (format!("{}{}", self.names.probe, h.display).into(), self.cfg.hook_timeout),
-            None => (self.names.check.as_str().into(), self.cfg.timeout),
+            Some(h) => {
+                (format!("{}{}", self.names.probe(), h.display).into(), self.cfg.hook_timeout)
+            }
+            None => (self.names.check().into(), self.cfg.timeout),
         };
         let marker = match &report.outcome {
             Outcome::Exited(_) => None,

@@ -51,11 +51,54 @@ pub fn install() -> std::io::Result<()> {
 
 /// Resolves at `deadline`.
 pub async fn sleep_until(deadline: Instant) {
-    match WHEEL.with(|w| w.borrow().clone()) {
-        Some(wheel) => Sleep { wheel, deadline, slot: None }.await,
-        // Boxed: only tests go without the wheel, and tokio's sleep inline
-        // would double the size of every probe's task.
-        None => Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(deadline))).await,
+    Timer::new(deadline).await
+}
+
+/// A sleep that moves to another deadline without being made again: a probe
+/// keeps one, so each turn of its loop is not a new registration (and a
+/// stale entry in the wheel's queue until the old deadline passes).
+pub struct Timer(Inner);
+
+enum Inner {
+    Wheel(Sleep),
+    // Boxed: only tests go without the wheel, and tokio's sleep inline would
+    // double the size of every probe's task.
+    Tokio(Pin<Box<tokio::time::Sleep>>),
+}
+
+impl Timer {
+    pub fn new(deadline: Instant) -> Timer {
+        match WHEEL.with(|w| w.borrow().clone()) {
+            Some(wheel) => Timer(Inner::Wheel(Sleep { wheel, deadline, slot: None })),
+            None => Timer(Inner::Tokio(Box::pin(tokio::time::sleep_until(
+                tokio::time::Instant::from_std(deadline),
+            )))),
+        }
+    }
+
+    /// Resolves at `deadline` from now on; the same deadline changes nothing.
+    pub fn reset(&mut self, deadline: Instant) {
+        match &mut self.0 {
+            Inner::Wheel(sleep) if sleep.deadline != deadline => {
+                if let Some((slot, _)) = sleep.slot.take() {
+                    sleep.wheel.release(slot);
+                }
+                sleep.deadline = deadline;
+            }
+            Inner::Wheel(_) => {}
+            Inner::Tokio(sleep) => sleep.as_mut().reset(tokio::time::Instant::from_std(deadline)),
+        }
+    }
+}
+
+impl Future for Timer {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut self.0 {
+            Inner::Wheel(sleep) => Pin::new(sleep).poll(cx),
+            Inner::Tokio(sleep) => sleep.as_mut().poll(cx),
+        }
     }
 }
 
