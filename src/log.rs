@@ -28,15 +28,6 @@ const QUEUE_BASE: usize = 1 << 20;
 /// heat's marker and the dropped-bytes line.
 const ENTRY_OVERHEAD: usize = 64 << 10;
 
-/// How long the writer waits for more entries before it writes: one write
-/// (and one wake of anyone watching the file) per burst rather than per
-/// entry, at most a hundred a second. A reopen, the close, a flush or
-/// [`LINGER_BYTES`] queued cut it short.
-const LINGER: Duration = Duration::from_millis(10);
-
-/// Queued bytes that end a linger early: worth a write of their own.
-const LINGER_BYTES: usize = 64 << 10;
-
 /// How often an unwritable log is reopened and retried.
 const RETRY_EVERY: Duration = Duration::from_millis(100);
 
@@ -167,10 +158,6 @@ struct State {
     busy: bool,
     /// The writer sleeps until entries come: only then is it worth waking.
     writer_idle: bool,
-    /// The writer waits for more entries before writing (see [`LINGER`]).
-    lingering: bool,
-    /// A flush waits: the writer is not to linger.
-    hurry: bool,
     /// The last write failed; the writer is retrying.
     outage: bool,
     /// Queued bytes past which entries are dropped.
@@ -216,11 +203,7 @@ impl Log {
         st.bytes += len;
         let end = st.buf.len();
         st.ends.push(end);
-        let full = st.lingering && st.bytes >= LINGER_BYTES;
-        if full {
-            st.lingering = false;
-        }
-        let wake = std::mem::take(&mut st.writer_idle) || full;
+        let wake = std::mem::take(&mut st.writer_idle);
         drop(st);
         if wake {
             shared.work.notify_one();
@@ -263,10 +246,6 @@ impl Log {
         let deadline = Instant::now() + timeout;
         let shared = &self.handle.shared;
         let mut st = shared.lock();
-        st.hurry = true;
-        if st.lingering {
-            shared.work.notify_one();
-        }
         while st.bytes > 0 || st.lost > 0 || st.busy {
             let now = Instant::now();
             if now >= deadline {
@@ -308,21 +287,6 @@ fn describe(e: &io::Error) -> String {
 /// A file's identity, to see whether the path still names it.
 fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
     (meta.dev(), meta.ino())
-}
-
-/// Lets entries gather for up to [`LINGER`] after the first one.
-fn linger<'a>(shared: &'a Shared, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-    let until = Instant::now() + LINGER;
-    st.lingering = true;
-    while st.lingering && !st.reopen && !st.closed && !st.hurry {
-        let now = Instant::now();
-        if now >= until {
-            break;
-        }
-        st = shared.work.wait_timeout(st, until - now).unwrap_or_else(PoisonError::into_inner).0;
-    }
-    st.lingering = false;
-    st
 }
 
 /// The writer thread's own state: the batch it is writing and the open file.
@@ -407,10 +371,7 @@ impl Writer {
                         .unwrap_or_else(PoisonError::into_inner)
                         .0;
                 }
-                None if !st.buf.is_empty() || st.lost > 0 => {
-                    st = linger(&shared, st);
-                    break;
-                }
+                None if !st.buf.is_empty() || st.lost > 0 => break,
                 None => {
                     st.writer_idle = true;
                     st = shared.work.wait(st).unwrap_or_else(PoisonError::into_inner);
@@ -418,7 +379,6 @@ impl Writer {
                 }
             }
         }
-        st.hurry = false;
         self.take_queue(&mut st);
         self.lost += std::mem::take(&mut st.lost);
         st.busy = !self.batch.is_empty() || self.lost > 0;
