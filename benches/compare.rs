@@ -2055,7 +2055,7 @@ const METHOD: &str = r#"
   so the tools hold only their own.
 - **The check** (benches/check.c, built by the harness with `cc`: without libc on
   x86-64, else static, else plain; the flags used are above) reads CLOCK_REALTIME
-  first thing and appends `NAME NS KIND` to one file with O_APPEND in a single write. Both tools run the same binary with the same arguments. The `flip` probe
+  first thing and appends `NAME NS KIND` to one file with O_APPEND in a single write. Every tool runs the same binary with the same arguments. The `flip` probe
   passes a state file: each run flips it, and every other run fails (exit 1). The
   reaction hook is the same program under the name `hook`; it records its own start.
   The temporary directory and the check are root's and mode 0755 (heat runs nothing as
