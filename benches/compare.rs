@@ -10,7 +10,8 @@
 //! ```
 //!
 //! cargo's bench profile builds the heat binary it measures (target/release/heat).
-//! The one thing built here is the check (benches/check.c, with `cc`).
+//! Built here, with `cc`: the check (benches/check.c) and the plain C scheduler
+//! heat is held against at 10,000 probes (benches/spawner.c).
 //! Definitions of every figure are in the report's "How it is measured" section.
 
 use std::collections::{BTreeMap, HashMap};
@@ -49,6 +50,7 @@ const NOTES_MARKER: &str = "<!-- notes: kept across runs -->";
 
 fn main() -> ExitCode {
     STARTED.get_or_init(Instant::now);
+    close_inherited_fds_on_exec();
     let opts = match Opts::parse(std::env::args().skip(1)) {
         Ok(o) => o,
         Err(e) => {
@@ -61,6 +63,28 @@ fn main() -> ExitCode {
         Err(e) => {
             say!("{e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Whatever opened the harness may have left fds open (a shell's, cargo's
+/// jobserver); the tools must not inherit them, or every fd count would
+/// include them.
+fn close_inherited_fds_on_exec() {
+    let Ok(dir) = fs::read_dir("/proc/self/fd") else { return };
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: fcntl on an fd number has no memory effects; one that is
+        // not open (the directory's own, now closed) just fails.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
         }
     }
 }
@@ -128,7 +152,23 @@ impl Opts {
     fn tries(&self) -> usize {
         if self.quick { 1 } else { 3 }
     }
+
+    /// The size at which heat also runs its other containment and user
+    /// variants, and which: all three in a full run; under `--quick` one, at
+    /// 100 probes, so CI still sees env and user handling. A user needs root.
+    fn variants(&self, root: bool) -> (usize, Vec<Variant>) {
+        if self.quick {
+            (100, vec![Variant { process_groups: true, nobody: root }])
+        } else {
+            (1000, Variant::ALL[1..].iter().copied().filter(|v| root || !v.nobody).collect())
+        }
+    }
 }
+
+/// The large workload: 10,000 probes at 10 s, heat beside the C spawner.
+const BIG: usize = 10_000;
+const BIG_TEXT: &str = "10,000";
+const BIG_INTERVAL: Duration = Duration::from_secs(10);
 
 fn secs(s: &str) -> Result<Duration, String> {
     s.parse::<f64>()
@@ -138,33 +178,107 @@ fn secs(s: &str) -> Result<Duration, String> {
         .ok_or(format!("{s:?} is not a positive number of seconds"))
 }
 
+/// How heat contains and runs its children in one run.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Variant {
+    /// `HEAT_CONTAINMENT=process-groups` in heat's environment (else its
+    /// default: a cgroup per check, as root).
+    process_groups: bool,
+    /// `user = "nobody"` on every probe (checks and hook run as nobody).
+    nobody: bool,
+}
+
+impl Variant {
+    const DEFAULT: Variant = Variant { process_groups: false, nobody: false };
+    const ALL: [Variant; 4] = [
+        Variant::DEFAULT,
+        Variant { process_groups: true, nobody: false },
+        Variant { process_groups: false, nobody: true },
+        Variant { process_groups: true, nobody: true },
+    ];
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Tool {
-    Heat,
+    Heat(Variant),
     Monit,
+    /// benches/spawner.c: the plain absolute-deadline scheduler.
+    Spawner,
 }
+
+const HEAT: Tool = Tool::Heat(Variant::DEFAULT);
 
 impl Tool {
     fn name(self) -> &'static str {
         match self {
-            Tool::Heat => "heat",
+            Tool::Heat(v) => match (v.process_groups, v.nobody) {
+                (false, false) => "heat",
+                (true, false) => "heat (process groups)",
+                (false, true) => "heat (cgroups, user nobody)",
+                (true, true) => "heat (process groups, user nobody)",
+            },
             Tool::Monit => "Monit",
+            Tool::Spawner => "C spawner",
         }
+    }
+
+    /// The tool's output file, without spaces.
+    fn slug(self) -> &'static str {
+        match self {
+            Tool::Heat(v) => match (v.process_groups, v.nobody) {
+                (false, false) => "heat",
+                (true, false) => "heat-pg",
+                (false, true) => "heat-cg-nobody",
+                (true, true) => "heat-pg-nobody",
+            },
+            Tool::Monit => "monit",
+            Tool::Spawner => "spawner",
+        }
+    }
+
+    fn is_heat(self) -> bool {
+        matches!(self, Tool::Heat(_))
+    }
+
+    /// Whether every probe runs as nobody.
+    fn nobody(self) -> bool {
+        matches!(self, Tool::Heat(Variant { nobody: true, .. }))
     }
 }
 
-/// N probes running the check at `interval`, plus the `flip` probe that fails
-/// every other run and has a reaction hook.
+/// N probes running the check at `interval`, plus (with `flip`) the probe that
+/// fails every other run and has a reaction hook.
 #[derive(Clone, Copy, Debug)]
 struct Workload {
     n: usize,
     interval: Duration,
+    flip: bool,
 }
 
 impl Workload {
+    fn new(n: usize, interval: Duration) -> Workload {
+        Workload { n, interval, flip: true }
+    }
+
     fn label(&self) -> String {
         let s = if self.n == 1 { "" } else { "s" };
-        format!("{} probe{s} @ {}", self.n, dur(self.interval))
+        let flip = if self.flip { " (+ flip)" } else { "" };
+        format!("{} probe{s} @ {}{flip}", self.n, dur(self.interval))
+    }
+
+    fn span(&self, opts: &Opts) -> (Duration, Duration) {
+        span(self.interval, opts.warmup, opts.window)
+    }
+}
+
+/// Warm-up and window for an interval. One longer than the warm-up gets one
+/// interval and 2 s of warm-up (every probe has started once) and a window of
+/// at least three intervals.
+fn span(interval: Duration, warmup: Duration, window: Duration) -> (Duration, Duration) {
+    if interval > warmup {
+        (interval + 2 * SECOND, window.max(3 * interval))
+    } else {
+        (warmup, window)
     }
 }
 
@@ -176,8 +290,11 @@ struct Bench {
     monit_note: String,
     check: PathBuf,
     hook: PathBuf,
+    spawner: PathBuf,
     starts: PathBuf,
     state: PathBuf,
+    /// nobody's uid, when the harness is root (user variants need both).
+    nobody: Option<u32>,
     tick: f64,
     cores: usize,
 }
@@ -187,6 +304,10 @@ fn run(opts: &Opts) -> Result<(), String> {
     let heat = opts.heat.clone().unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_heat")));
     let dir = std::env::temp_dir().join(format!("heat-bench-{}", std::process::id()));
     fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    // As root heat runs nothing from a directory others may write; nobody must
+    // reach the check.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("cannot chmod {}: {e}", dir.display()))?;
     let result = run_in(opts, &root, heat, &dir);
     if opts.keep {
         say!("files kept in {}", dir.display());
@@ -199,10 +320,13 @@ fn run(opts: &Opts) -> Result<(), String> {
 fn run_in(opts: &Opts, root: &Path, heat: PathBuf, dir: &Path) -> Result<(), String> {
     let started = Instant::now();
     let (check, hook, starts, check_build) = build_check(root, dir)?;
+    let spawner = build_spawner(root, dir)?;
     let (monit, monit_note) = find_monit(opts);
     // SAFETY: sysconf has no preconditions.
     let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    // SAFETY: geteuid has no preconditions.
+    let root_user = unsafe { libc::geteuid() } == 0;
     let b = Bench {
         dir: dir.to_path_buf(),
         heat,
@@ -210,8 +334,10 @@ fn run_in(opts: &Opts, root: &Path, heat: PathBuf, dir: &Path) -> Result<(), Str
         monit_note,
         check,
         hook,
+        spawner,
         starts,
         state: dir.join("state"),
+        nobody: if root_user { nobody_uid() } else { None },
         tick,
         cores,
     };
@@ -219,30 +345,48 @@ fn run_in(opts: &Opts, root: &Path, heat: PathBuf, dir: &Path) -> Result<(), Str
     report.check_build = check_build;
     report.check_cpu_us = check_cpu_us(&b);
 
+    let (variant_n, variants) = opts.variants(b.nobody.is_some());
+    if b.nobody.is_none() {
+        report.notes.push(if root_user {
+            "heat with `user = \"nobody\"` skipped: no user nobody here.".into()
+        } else {
+            "heat with `user = \"nobody\"` skipped: the harness is not root.".into()
+        });
+    }
     for &n in opts.sizes() {
-        let wl = Workload { n, interval: SECOND };
-        let tools: &[Tool] =
-            if b.monit.is_some() { &[Tool::Heat, Tool::Monit] } else { &[Tool::Heat] };
-        for &tool in tools {
-            say!("{} on {} ...", tool.name(), wl.label());
-            match measure(&b, opts, tool, wl) {
-                Ok(m) => {
-                    say!("  {}", m.summary());
-                    report.rows.push(m);
-                }
-                Err(e) if tool == Tool::Heat => return Err(e),
+        let wl = Workload::new(n, SECOND);
+        let mut tools = vec![HEAT];
+        if n == variant_n {
+            tools.extend(variants.iter().map(|&v| Tool::Heat(v)));
+        }
+        if b.monit.is_some() {
+            tools.push(Tool::Monit);
+        }
+        for tool in tools {
+            match measure_row(&b, opts, tool, wl, &mut report) {
+                Err(e) if tool.is_heat() => return Err(e),
                 Err(e) => {
-                    say!("  Monit failed: {e}");
-                    report.notes.push(format!("Monit on {}: {e}", wl.label()));
+                    say!("  {} failed: {e}", tool.name());
+                    report.notes.push(format!("{} on {}: {e}", tool.name(), wl.label()));
                 }
+                Ok(()) => {}
             }
         }
     }
-    let fast = Workload { n: 1, interval: SHORT };
-    say!("heat on {} ...", fast.label());
-    let m = measure(&b, opts, Tool::Heat, fast)?;
-    say!("  {}", m.summary());
-    report.rows.push(m);
+    measure_row(&b, opts, HEAT, Workload::new(1, SHORT), &mut report)?;
+
+    // Too long for --quick: a warm-up of one 10 s interval, a 30 s window.
+    // A failure here is a finding about heat at 10,000 probes, not a broken
+    // harness, so it goes in the report.
+    if !opts.quick {
+        let big = Workload { n: BIG, interval: BIG_INTERVAL, flip: false };
+        for tool in [HEAT, Tool::Spawner] {
+            if let Err(e) = measure_row(&b, opts, tool, big, &mut report) {
+                say!("  {} failed: {e}", tool.name());
+                report.notes.push(format!("{} on {}: {e}", tool.name(), big.label()));
+            }
+        }
+    }
 
     say!("the machine's timer floor: clock_nanosleep(TIMER_ABSTIME) every 10 ms ...");
     report.floor = timer_floor(opts.window.min(Duration::from_secs(10)));
@@ -252,7 +396,15 @@ fn run_in(opts: &Opts, root: &Path, heat: PathBuf, dir: &Path) -> Result<(), Str
     say!("spawn ceiling and heat with {SPAWN_PROBES} x /bin/true @ 10ms ...");
     report.spawn = Some(spawn_bench(&b, opts)?);
     say!("heat -c with 1000 probes: start to first check, -t ...");
-    report.startup = Some(startup(&b, opts)?);
+    report.startups.push(startup(&b, opts, Workload::new(1000, SECOND))?);
+    if !opts.quick {
+        let big = Workload { n: BIG, interval: BIG_INTERVAL, flip: false };
+        say!("heat -c with {BIG} probes: start to first check, -t ...");
+        match startup(&b, opts, big) {
+            Ok(s) => report.startups.push(s),
+            Err(e) => report.notes.push(format!("start-up with {BIG} probes: {e}")),
+        }
+    }
     report.elapsed = started.elapsed();
 
     let text = report.render();
@@ -318,6 +470,9 @@ fn build_check(root: &Path, dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf, St
         let wrote = read_starts(&starts).iter().any(|l| l.0 == "selftest" && l.2 == 'S');
         let _ = fs::remove_file(&starts);
         if ran && wrote {
+            // Root's, and not writable by others: heat runs it as root and as nobody.
+            fs::set_permissions(&check, fs::Permissions::from_mode(0o755))
+                .map_err(|e| format!("cannot chmod {}: {e}", check.display()))?;
             fs::hard_link(&check, &hook)
                 .map_err(|e| format!("cannot link {}: {e}", hook.display()))?;
             return Ok((check, hook, starts, format!("cc -O2 {}", extra.join(" "))));
@@ -325,6 +480,37 @@ fn build_check(root: &Path, dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf, St
         errors.push(format!("the build with {extra:?} did not record its start"));
     }
     Err(format!("cannot build {}: {}", src.display(), errors.join("; ")))
+}
+
+/// Compiles benches/spawner.c, the plain scheduler heat is held against at
+/// 10,000 probes.
+fn build_spawner(root: &Path, dir: &Path) -> Result<PathBuf, String> {
+    let src = root.join("benches/spawner.c");
+    let out = dir.join("spawner");
+    let built = Command::new("cc")
+        .args(["-O2", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot run cc: {e}; install gcc or clang"))?;
+    if !built.status.success() {
+        let err = String::from_utf8_lossy(&built.stderr);
+        return Err(format!(
+            "cannot build {}: {}",
+            src.display(),
+            err.lines().next().unwrap_or("")
+        ));
+    }
+    Ok(out)
+}
+
+fn nobody_uid() -> Option<u32> {
+    // SAFETY: the name is NUL-terminated; the entry is read before any other
+    // call could reuse it.
+    let pw = unsafe { libc::getpwnam(c"nobody".as_ptr()) };
+    // SAFETY: checked non-null just here.
+    (!pw.is_null()).then(|| unsafe { (*pw).pw_uid })
 }
 
 fn find_monit(opts: &Opts) -> (Option<PathBuf>, String) {
@@ -495,12 +681,96 @@ struct Raw {
     outside_pct: f64,
     steal_pct: f64,
     lines: Vec<(String, i64, char)>,
+    log: Option<LogStats>,
+}
+
+/// What heat's log of one run says beyond the check runs.
+#[derive(Clone, Default)]
+struct LogStats {
+    /// FAIL and ERR entries other than the `flip` probe's own failures.
+    trouble: usize,
+    /// The first of those, its header and first line.
+    first_trouble: Option<String>,
+    /// `… delayed: all N run slots are in use …` entries.
+    delayed: usize,
+    /// The start entry's `containment: …`.
+    containment: Option<String>,
+}
+
+/// Reads heat's log: an entry is a header `UNIX : TYPE : NAME :` followed by
+/// its lines, each prefixed with `> `.
+fn read_log(path: &Path) -> LogStats {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let mut st = LogStats::default();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if let Some(body) = line.strip_prefix("> ") {
+            if body.contains(" delayed: all ") && body.contains("run slots are in use") {
+                st.delayed += 1;
+            }
+            if let Some(c) = body.strip_prefix("containment: ") {
+                st.containment.get_or_insert_with(|| c.to_string());
+            }
+            continue;
+        }
+        let mut f = line.splitn(3, " : ");
+        let (Some(unix), Some(level), Some(name)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        if unix.parse::<u64>().is_err() {
+            continue;
+        }
+        let flip_failed = level == "FAIL" && name.starts_with("[flip] ");
+        if (level == "FAIL" || level == "ERR") && !flip_failed {
+            st.trouble += 1;
+            if st.first_trouble.is_none() {
+                let next = lines.peek().filter(|l| l.starts_with("> ")).copied().unwrap_or("");
+                st.first_trouble = Some(format!("{line} {next}").trim().to_string());
+            }
+        }
+    }
+    st
+}
+
+/// Measures one tool on one workload and adds the row to the report, with a
+/// note when heat's log disagrees with the variant or reports trouble.
+fn measure_row(
+    b: &Bench,
+    opts: &Opts,
+    tool: Tool,
+    wl: Workload,
+    report: &mut Report,
+) -> Result<(), String> {
+    say!("{} on {} ...", tool.name(), wl.label());
+    let m = measure(b, opts, tool, wl)?;
+    say!("  {}", m.summary());
+    if let (Tool::Heat(v), Some(log)) = (tool, &m.log) {
+        let seen = log.containment.as_deref().unwrap_or("not logged");
+        if seen.starts_with("process groups") != v.process_groups {
+            report.notes.push(format!(
+                "{} on {}: heat's log says `containment: {seen}`",
+                tool.name(),
+                wl.label()
+            ));
+        }
+        if let Some(first) = &log.first_trouble {
+            report.notes.push(format!(
+                "{} on {}: heat logged {} FAIL/ERR entries besides flip's failures; the first: `{first}`",
+                tool.name(),
+                wl.label(),
+                log.trouble
+            ));
+        }
+    }
+    report.rows.push(m);
+    Ok(())
 }
 
 /// Repeats a run while the machine is loaded, and keeps the quietest.
 fn measure(b: &Bench, opts: &Opts, tool: Tool, wl: Workload) -> Result<Metrics, String> {
     let mut best: Option<Metrics> = None;
-    let tries = opts.tries();
+    // The large workload's runs last 42 s each: fewer tries.
+    let tries = if wl.n >= BIG { opts.tries().min(2) } else { opts.tries() };
     for attempt in 1..=tries {
         let raw = run_once(b, opts, tool, wl)?;
         let mut m = Metrics::compute(tool, wl, &raw);
@@ -519,9 +789,10 @@ fn measure(b: &Bench, opts: &Opts, tool: Tool, wl: Workload) -> Result<Metrics, 
     let mut m = best.ok_or("no run was made")?;
     m.tries = m.tries.max(1);
     m.noisy = m.outside_pct > NOISY_PCT;
-    if tool == Tool::Heat && m.executed == 0 {
+    if tool != Tool::Monit && m.executed == 0 {
         return Err(format!(
-            "heat recorded no check runs on {}: the harness is broken",
+            "{} recorded no check runs on {}: the harness is broken",
+            tool.name(),
             wl.label()
         ));
     }
@@ -533,23 +804,46 @@ fn measure(b: &Bench, opts: &Opts, tool: Tool, wl: Workload) -> Result<Metrics, 
 
 fn run_once(b: &Bench, opts: &Opts, tool: Tool, wl: Workload) -> Result<Raw, String> {
     let _ = fs::remove_file(&b.starts);
+    let _ = fs::remove_file(&b.state);
+    let log = b.dir.join("heat.log");
+    let _ = fs::remove_file(&log);
     fs::write(&b.state, "0").map_err(|e| format!("cannot write the state file: {e}"))?;
+    if tool.nobody() {
+        // nobody's checks append to the starts file and flip the state file,
+        // but may not create files in the directory.
+        let uid = b.nobody.ok_or("no user nobody to run checks as")?;
+        fs::File::create(&b.starts).map_err(|e| format!("cannot create the starts file: {e}"))?;
+        for f in [&b.starts, &b.state] {
+            std::os::unix::fs::chown(f, Some(uid), None)
+                .map_err(|e| format!("cannot chown {}: {e}", f.display()))?;
+        }
+    }
     let mut child = spawn_tool(b, tool, wl)?;
-    let result = observe(b, opts, tool, &mut child);
+    let result = observe(b, wl.span(opts), tool, &mut child);
     stop(&mut child);
     let mut raw = result?;
     // a check or hook started just before the stop may still be writing its line
     std::thread::sleep(Duration::from_millis(100));
     raw.lines = read_starts(&b.starts);
+    if tool.is_heat() {
+        raw.log = Some(read_log(&log));
+    }
     Ok(raw)
 }
 
 fn spawn_tool(b: &Bench, tool: Tool, wl: Workload) -> Result<Child, String> {
     let (prog, args) = match tool {
-        Tool::Heat => {
+        Tool::Heat(v) => {
             let cfg = b.dir.join("heat.toml");
-            write_heat_config(b, &cfg, wl, None)?;
+            write_heat_config(b, &cfg, wl, None, v.nobody)?;
+            if v.nobody {
+                expect_nobody(b, &cfg, wl)?;
+            }
             (b.heat.clone(), vec!["-c".into(), cfg.display().to_string()])
+        }
+        Tool::Spawner => {
+            let args = [wl.n.to_string(), wl.interval.as_millis().to_string()];
+            (b.spawner.clone(), [&args[..], &[b.check.display().to_string()]].concat())
         }
         Tool::Monit => {
             let cfg = b.dir.join("monitrc");
@@ -558,11 +852,19 @@ fn spawn_tool(b: &Bench, tool: Tool, wl: Workload) -> Result<Child, String> {
             (monit, vec!["-c".into(), cfg.display().to_string(), "-I".into()])
         }
     };
-    let out = fs::File::create(b.dir.join(format!("{}.out", tool.name())))
+    let out = fs::File::create(b.dir.join(format!("{}.out", tool.slug())))
         .map_err(|e| format!("cannot create the tool's output file: {e}"))?;
     let err = out.try_clone().map_err(|e| format!("cannot dup the output file: {e}"))?;
-    Command::new(&prog)
-        .args(&args)
+    let mut cmd = Command::new(&prog);
+    match tool {
+        Tool::Heat(Variant { process_groups: true, .. }) => {
+            cmd.env("HEAT_CONTAINMENT", "process-groups");
+        }
+        _ => {
+            cmd.env_remove("HEAT_CONTAINMENT");
+        }
+    }
+    cmd.args(&args)
         .current_dir(&b.dir)
         .stdin(Stdio::null())
         .stdout(out)
@@ -572,10 +874,37 @@ fn spawn_tool(b: &Bench, tool: Tool, wl: Workload) -> Result<Child, String> {
         .map_err(|e| format!("cannot start {}: {e}", prog.display()))
 }
 
+/// `heat -t` must show every probe running as nobody: the key took effect.
+fn expect_nobody(b: &Bench, cfg: &Path, wl: Workload) -> Result<(), String> {
+    let out = Command::new(&b.heat)
+        .arg("-c")
+        .arg(cfg)
+        .arg("-t")
+        .output()
+        .map_err(|e| format!("cannot run heat -t: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let seen = text.lines().filter(|l| l.starts_with("user = nobody")).count();
+    let want = wl.n + usize::from(wl.flip);
+    if !out.status.success() || seen != want {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "heat -t shows {seen} of {want} probes as user nobody ({}): {}",
+            out.status,
+            err.trim()
+        ));
+    }
+    Ok(())
+}
+
 /// Waits out the warm-up, then samples the tool over the window.
-fn observe(b: &Bench, opts: &Opts, tool: Tool, child: &mut Child) -> Result<Raw, String> {
+fn observe(
+    b: &Bench,
+    (warmup, window): (Duration, Duration),
+    tool: Tool,
+    child: &mut Child,
+) -> Result<Raw, String> {
     let pid = child.id();
-    let until = Instant::now() + opts.warmup;
+    let until = Instant::now() + warmup;
     while Instant::now() < until {
         std::thread::sleep(Duration::from_millis(50));
         alive(b, tool, child)?;
@@ -585,10 +914,8 @@ fn observe(b: &Bench, opts: &Opts, tool: Tool, child: &mut Child) -> Result<Raw,
     let t0 = Instant::now();
     let mut rss = Vec::new();
     let mut fds_min = usize::MAX;
-    while t0.elapsed() < opts.window {
-        std::thread::sleep(
-            Duration::from_millis(250).min(opts.window.saturating_sub(t0.elapsed())),
-        );
+    while t0.elapsed() < window {
+        std::thread::sleep(Duration::from_millis(250).min(window.saturating_sub(t0.elapsed())));
         rss.extend(rss_kb(pid));
         fds_min = fds_min.min(fd_count(pid));
     }
@@ -616,6 +943,7 @@ fn observe(b: &Bench, opts: &Opts, tool: Tool, child: &mut Child) -> Result<Raw,
         outside_pct,
         steal_pct,
         lines,
+        log: None,
     })
 }
 
@@ -624,7 +952,7 @@ fn alive(b: &Bench, tool: Tool, child: &mut Child) -> Result<(), String> {
         Ok(None) => Ok(()),
         Ok(Some(status)) => {
             let out =
-                fs::read_to_string(b.dir.join(format!("{}.out", tool.name()))).unwrap_or_default();
+                fs::read_to_string(b.dir.join(format!("{}.out", tool.slug()))).unwrap_or_default();
             let tail: Vec<&str> = out.lines().rev().take(5).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             Err(format!("{} exited early ({status}): {}", tool.name(), tail.join(" | ")))
@@ -667,28 +995,32 @@ fn probe_names(n: usize) -> impl Iterator<Item = String> {
     (0..n).map(|i| format!("p{i}"))
 }
 
+/// heat.toml for a workload; `cmd` replaces the check (and drops `flip`);
+/// `nobody` runs every probe's check and hook as nobody.
 fn write_heat_config(
     b: &Bench,
     path: &Path,
     wl: Workload,
     cmd: Option<&str>,
+    nobody: bool,
 ) -> Result<(), String> {
     let mut t = String::new();
     let _ = writeln!(t, "log = \"{}\"\n", b.dir.join("heat.log").display());
     let interval = toml_dur(wl.interval);
     let check = b.check.display();
+    let user = if nobody { "user = \"nobody\"\n" } else { "" };
     for name in probe_names(wl.n) {
         let command = match cmd {
             Some(c) => format!("[\"{c}\"]"),
             None => format!("[\"{check}\", \"{name}\"]"),
         };
-        let _ = writeln!(t, "[probe.{name}]\ncommand = {command}\ninterval = {interval}\n");
+        let _ = writeln!(t, "[probe.{name}]\ncommand = {command}\ninterval = {interval}\n{user}");
     }
-    if cmd.is_none() {
+    if cmd.is_none() && wl.flip {
         let _ = writeln!(
             t,
             "[probe.flip]\ncommand = [\"{check}\", \"flip\", \"{}\"]\ninterval = {interval}\n\
-             fail = \"{}\"",
+             fail = \"{}\"\n{user}",
             b.state.display(),
             b.hook.display()
         );
@@ -713,12 +1045,14 @@ fn write_monitrc(b: &Bench, path: &Path, wl: Workload) -> Result<(), String> {
             "check program {name} with path \"{check} {name}\"\n  if status != 0 then alert"
         );
     }
-    let _ = writeln!(
-        t,
-        "check program flip with path \"{check} flip {}\"\n  if status != 0 then exec \"{}\"",
-        b.state.display(),
-        b.hook.display()
-    );
+    if wl.flip {
+        let _ = writeln!(
+            t,
+            "check program flip with path \"{check} flip {}\"\n  if status != 0 then exec \"{}\"",
+            b.state.display(),
+            b.hook.display()
+        );
+    }
     fs::write(path, t).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     // Monit refuses a control file others can read.
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))
@@ -761,6 +1095,7 @@ struct Metrics {
     steal_pct: f64,
     tries: usize,
     noisy: bool,
+    log: Option<LogStats>,
 }
 
 impl Metrics {
@@ -815,6 +1150,7 @@ impl Metrics {
             steal_pct: raw.steal_pct,
             tries: 0,
             noisy: false,
+            log: raw.log.clone(),
         }
     }
 
@@ -862,6 +1198,20 @@ impl Metrics {
             Some([a, b]) => format!("{} / {} ({}/{})", ms(a), ms(b), self.reactions, self.failures),
             None => format!("— (0/{})", self.failures),
         }
+    }
+
+    fn tries_text(&self) -> String {
+        if self.tries > 1 { format!(" (try {})", self.tries) } else { String::new() }
+    }
+
+    fn load_text(&self) -> String {
+        format!(
+            "{:.0} % ({:.0} %){}{}",
+            self.outside_pct,
+            self.steal_pct,
+            if self.noisy { " **noisy**" } else { "" },
+            self.tries_text()
+        )
     }
 
     fn cpu_text(&self) -> String {
@@ -1044,10 +1394,12 @@ fn spawn_bench(b: &Bench, opts: &Opts) -> Result<Spawn, String> {
     let cfg = b.dir.join("spawn.toml");
     let log = b.dir.join("heat.log");
     let _ = fs::remove_file(&log);
-    write_heat_config(b, &cfg, Workload { n: SPAWN_PROBES, interval: SHORT }, Some("/bin/true"))?;
+    let wl = Workload { n: SPAWN_PROBES, interval: SHORT, flip: false };
+    write_heat_config(b, &cfg, wl, Some("/bin/true"), false)?;
     let mut child = Command::new(&b.heat)
         .arg("-c")
         .arg(&cfg)
+        .env_remove("HEAT_CONTAINMENT")
         .current_dir(&b.dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -1058,7 +1410,7 @@ fn spawn_bench(b: &Bench, opts: &Opts) -> Result<Spawn, String> {
     let pid = child.id();
     let result = (|| -> Result<Spawn, String> {
         std::thread::sleep(SECOND);
-        alive(b, Tool::Heat, &mut child)?;
+        alive(b, HEAT, &mut child)?;
         let c0 = count_entries(&log);
         let s0 = Snap::take(pid);
         let t0 = Instant::now();
@@ -1066,7 +1418,7 @@ fn spawn_bench(b: &Bench, opts: &Opts) -> Result<Spawn, String> {
         let s1 = Snap::take(pid);
         let c1 = count_entries(&log);
         let secs = t0.elapsed().as_secs_f64();
-        alive(b, Tool::Heat, &mut child)?;
+        alive(b, HEAT, &mut child)?;
         let ticks = |v: u64| v as f64 / b.tick;
         let outside = ticks(s1.busy - s0.busy) - ticks(s1.tree - s0.tree) - ticks(s1.me - s0.me);
         Ok(Spawn {
@@ -1099,16 +1451,22 @@ fn count_entries(log: &Path) -> usize {
 }
 
 struct Startup {
+    n: usize,
     first_check_ms: f64,
     validate_ms: f64,
 }
 
-/// heat -c with 1000 probes: spawn to the first check's own start, and the
-/// wall time of `-t` (median of several).
-fn startup(b: &Bench, opts: &Opts) -> Result<Startup, String> {
-    let wl = Workload { n: 1000, interval: SECOND };
+impl Startup {
+    fn text(&self) -> String {
+        format!("{:.1} ms / {:.1} ms", self.first_check_ms, self.validate_ms)
+    }
+}
+
+/// heat -c with the workload's probes: spawn to the first check's own start,
+/// and the wall time of `-t` (median of several).
+fn startup(b: &Bench, opts: &Opts, wl: Workload) -> Result<Startup, String> {
     let cfg = b.dir.join("heat.toml");
-    write_heat_config(b, &cfg, wl, None)?;
+    write_heat_config(b, &cfg, wl, None, false)?;
     let mut firsts = Vec::new();
     for _ in 0..if opts.quick { 2 } else { 5 } {
         let _ = fs::remove_file(&b.starts);
@@ -1121,7 +1479,7 @@ fn startup(b: &Bench, opts: &Opts) -> Result<Startup, String> {
             first = read_starts(&b.starts).iter().filter(|l| l.2 != 'H').map(|l| l.1).min();
         }
         stop(&mut child);
-        let first = first.ok_or("heat -c with 1000 probes ran no check within 5 s")?;
+        let first = first.ok_or(format!("heat -c with {} probes ran no check within 5 s", wl.n))?;
         firsts.push((first - t0) as f64 / 1e6);
     }
     let mut walls = Vec::new();
@@ -1144,7 +1502,8 @@ fn startup(b: &Bench, opts: &Opts) -> Result<Startup, String> {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let s = Startup { first_check_ms: median(&mut firsts), validate_ms: median(&mut walls) };
+    let s =
+        Startup { n: wl.n, first_check_ms: median(&mut firsts), validate_ms: median(&mut walls) };
     say!("  first check after {:.1} ms, -t in {:.1} ms", s.first_check_ms, s.validate_ms);
     Ok(s)
 }
@@ -1153,6 +1512,7 @@ fn spawn_tool_raw(b: &Bench, cfg: &Path) -> Result<Child, String> {
     Command::new(&b.heat)
         .arg("-c")
         .arg(cfg)
+        .env_remove("HEAT_CONTAINMENT")
         .current_dir(&b.dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -1179,7 +1539,7 @@ struct Report {
     rows: Vec<Metrics>,
     spawn: Option<Spawn>,
     floor: Option<[f64; 3]>,
-    startup: Option<Startup>,
+    startups: Vec<Startup>,
     notes: Vec<String>,
     elapsed: Duration,
 }
@@ -1242,7 +1602,7 @@ impl Report {
             rows: Vec::new(),
             spawn: None,
             floor: None,
-            startup: None,
+            startups: Vec::new(),
             notes: Vec::new(),
             elapsed: Duration::ZERO,
         }
@@ -1258,8 +1618,8 @@ impl Report {
         if self.quick {
             let _ = writeln!(
                 t,
-                "**A `--quick` run (short window, N ≤ 100): it proves the harness works; its \
-                 figures are not the figures of record.**\n"
+                "**A `--quick` run (short window, N ≤ 100, one heat variant, no 10,000-probe \
+                 run): it proves the harness works; its figures are not the figures of record.**\n"
             );
         }
         let noisy = self.rows.iter().filter(|m| m.noisy).count();
@@ -1289,6 +1649,16 @@ impl Report {
             self.check_build,
             self.check_cpu_us
         );
+        if self.rows.iter().any(|m| m.wl.n == BIG) {
+            let (warmup, window) = span(BIG_INTERVAL, self.warmup, self.window);
+            let _ = writeln!(
+                t,
+                "- {BIG_TEXT} probes @ {}: {} warm-up (one interval and 2 s), then a {} window.",
+                dur(BIG_INTERVAL),
+                dur(warmup),
+                dur(window)
+            );
+        }
         if !self.monit_note.is_empty() {
             let _ = writeln!(t, "- **{}**", self.monit_note);
         }
@@ -1297,6 +1667,16 @@ impl Report {
         }
         let _ = writeln!(t, "\n## Targets of issue 6\n");
         self.render_targets(&mut t);
+        if self.quick {
+            let _ = writeln!(
+                t,
+                "\n## {BIG_TEXT} probes\n\nSkipped under `--quick`: a run needs one 10 s interval of \
+                 warm-up and a 30 s window, for heat and for the C spawner."
+            );
+        } else {
+            let _ = writeln!(t, "\n## Targets at {BIG_TEXT} probes\n");
+            self.render_big_targets(&mut t);
+        }
         let _ = writeln!(t, "\n## Every run\n");
         let _ = writeln!(
             t,
@@ -1308,7 +1688,7 @@ impl Report {
         for m in &self.rows {
             let _ = writeln!(
                 t,
-                "| {} (+ flip) | {} | {} / {:.0} ({:.1} %) | {} | {} | {} | {} | {:.1} % | {:.1} MB \
+                "| {} | {} | {} / {:.0} ({:.1} %) | {} | {} | {} | {} | {:.1} % | {:.1} MB \
                  | {} / {} | {:.0} % ({:.0} %){}{} |",
                 m.wl.label(),
                 m.tool.name(),
@@ -1326,9 +1706,11 @@ impl Report {
                 m.outside_pct,
                 m.steal_pct,
                 if m.noisy { " **noisy**" } else { "" },
-                if m.tries > 1 { format!(" (try {})", m.tries) } else { String::new() },
+                m.tries_text(),
             );
         }
+        self.render_variants(&mut t);
+        self.render_big(&mut t);
         if let Some(s) = &self.spawn {
             let ceiling = s.ceiling_n.max(s.ceiling_1);
             let _ = writeln!(t, "\n## Spawn micro-benchmark\n");
@@ -1367,7 +1749,7 @@ impl Report {
     fn render_targets(&self, t: &mut String) {
         let _ = writeln!(t, "| | Monit (this run) | heat (this run) | heat must reach | met |");
         let _ = writeln!(t, "|---|---|---|---|---|");
-        let heat = |n| self.row(Tool::Heat, n, SECOND);
+        let heat = |n| self.row(HEAT, n, SECOND);
         let monit = |n| self.row(Tool::Monit, n, SECOND);
         let runs = |m: Option<&Metrics>| m.map(|m| format!("{:.1} %", m.runs_pct()));
         let p99 = |m: Option<&Metrics>| m.and_then(|m| m.dev_ms).map(|d| ms(d[1]));
@@ -1413,9 +1795,9 @@ impl Report {
         line(
             "failure → reaction hook started, p99 (worst workload)",
             worst_react(Tool::Monit).map(ms),
-            worst_react(Tool::Heat).map(ms),
+            worst_react(HEAT).map(ms),
             "≤ 3 ms",
-            worst_react(Tool::Heat).map(|v| v <= 3.0),
+            worst_react(HEAT).map(|v| v <= 3.0),
         );
         let largest = |tool| {
             self.rows
@@ -1429,9 +1811,9 @@ impl Report {
         line(
             "supervisor CPU per executed check",
             cpu(largest(Tool::Monit)),
-            cpu(largest(Tool::Heat)),
+            cpu(largest(HEAT)),
             "≤ 60 µs",
-            largest(Tool::Heat).and_then(|m| m.cpu_per_check_us).map(|c| c <= 60.0),
+            largest(HEAT).and_then(|m| m.cpu_per_check_us).map(|c| c <= 60.0),
         );
         let rss = |m1: Option<&Metrics>, m2: Option<&Metrics>| {
             let f = |m: Option<&Metrics>| {
@@ -1458,7 +1840,7 @@ impl Report {
             "≤ 16",
             heat(1000).map(|m| m.fds_min <= 16),
         );
-        let fast = self.row(Tool::Heat, 1, SHORT);
+        let fast = self.row(HEAT, 1, SHORT);
         line(
             "shortest interval: 1 probe at 10 ms, runs / deviation p99",
             Some("1 s is its shortest cycle".into()),
@@ -1483,15 +1865,178 @@ impl Report {
             "≥ 70 % of the posix_spawn ceiling",
             ratio.map(|r| r >= 70.0),
         );
+        let start = self.startup(1000);
         line(
             "`heat -c` with 1000 probes: start to first check / `-t`",
             None,
-            self.startup
-                .as_ref()
-                .map(|s| format!("{:.1} ms / {:.1} ms", s.first_check_ms, s.validate_ms)),
+            start.map(Startup::text),
             "≤ 100 ms",
-            self.startup.as_ref().map(|s| s.first_check_ms <= 100.0 && s.validate_ms <= 100.0),
+            start.map(|s| s.first_check_ms <= 100.0 && s.validate_ms <= 100.0),
         );
+    }
+
+    fn startup(&self, n: usize) -> Option<&Startup> {
+        self.startups.iter().find(|s| s.n == n)
+    }
+
+    /// heat at 10,000 probes against the C spawner.
+    fn render_big_targets(&self, t: &mut String) {
+        let _ = writeln!(t, "| | C spawner (this run) | heat (this run) | heat must reach | met |");
+        let _ = writeln!(t, "|---|---|---|---|---|");
+        let heat = self.row(HEAT, BIG, BIG_INTERVAL);
+        let base = self.row(Tool::Spawner, BIG, BIG_INTERVAL);
+        let na = || "not measured".to_string();
+        let mut line =
+            |what: &str, b: Option<String>, h: Option<String>, goal: &str, met: Option<bool>| {
+                let met = match met {
+                    Some(true) => "met",
+                    Some(false) => "**not met**",
+                    None => "—",
+                };
+                let (b, h) = (b.unwrap_or_else(na), h.unwrap_or_else(na));
+                let _ = writeln!(t, "| {what} | {b} | {h} | {goal} | {met} |");
+            };
+        let runs = |m: Option<&Metrics>| m.map(|m| format!("{:.1} %", m.runs_pct()));
+        let p99 = |m: Option<&Metrics>| m.and_then(|m| m.dev_ms).map(|d| d[1]);
+        line(
+            &format!("{BIG_TEXT} probes at 10 s: runs executed / expected"),
+            runs(base),
+            runs(heat),
+            "≥ 99.9 %",
+            heat.map(|m| m.runs_pct() >= 99.9),
+        );
+        let ratio = p99(heat).zip(p99(base)).map(|(h, b)| h / b);
+        line(
+            &format!("{BIG_TEXT} probes at 10 s: start deviation p99"),
+            p99(base).map(ms),
+            p99(heat).map(|h| match ratio {
+                Some(r) => format!("{} = {r:.2}× the spawner's", ms(h)),
+                None => ms(h),
+            }),
+            "≤ 1.2× the C spawner's",
+            ratio.map(|r| r <= 1.2),
+        );
+        line(
+            &format!("RSS at {BIG_TEXT} probes"),
+            base.map(|m| format!("{:.1} MB", m.rss_mb)),
+            heat.map(|m| format!("{:.1} MB", m.rss_mb)),
+            "≤ 32 MB",
+            heat.map(|m| m.rss_mb <= 32.0),
+        );
+        line(
+            &format!("fds held at {BIG_TEXT} probes (fewest seen in the window)"),
+            base.map(|m| m.fds_min.to_string()),
+            heat.map(|m| m.fds_min.to_string()),
+            "≤ 16",
+            heat.map(|m| m.fds_min <= 16),
+        );
+        let start = self.startup(BIG);
+        line(
+            &format!("`heat -c` with {BIG_TEXT} probes: start to first check / `-t`"),
+            None,
+            start.map(Startup::text),
+            "< 200 ms",
+            start.map(|s| s.first_check_ms < 200.0 && s.validate_ms < 200.0),
+        );
+        let log = heat.and_then(|m| m.log.as_ref());
+        line(
+            &format!("heat's log at {BIG_TEXT} probes: FAIL / ERR entries (runs delayed)"),
+            Some("—".into()),
+            log.map(|l| format!("{} ({} delayed)", l.trouble, l.delayed)),
+            "none",
+            log.map(|l| l.trouble == 0),
+        );
+    }
+
+    /// heat's containment and user variants beside the default and Monit.
+    fn render_variants(&self, t: &mut String) {
+        let Some(n) = self
+            .rows
+            .iter()
+            .find(|m| matches!(m.tool, Tool::Heat(v) if v != Variant::DEFAULT))
+            .map(|m| m.wl.n)
+        else {
+            return;
+        };
+        let _ = writeln!(
+            t,
+            "\n## Containment and users\n\n{} probes @ 1 s (+ flip), heat as root; with \
+             `user = \"nobody\"` every probe's check and the flip hook run as nobody.\n",
+            n
+        );
+        let _ = writeln!(
+            t,
+            "| tool | containment (heat's log) | runs executed / expected | start deviation p99 \
+             | CPU per check | RSS median | outside load (steal) |"
+        );
+        let _ = writeln!(t, "|---|---|---|---|---|---|---|");
+        let tools = Variant::ALL.iter().map(|&v| Tool::Heat(v)).chain([Tool::Monit]);
+        for m in tools.filter_map(|tool| self.row(tool, n, SECOND)) {
+            let seen = m.log.as_ref().and_then(|l| l.containment.as_deref()).map(|c| {
+                if c.starts_with("cgroup v2") {
+                    "cgroups"
+                } else if c.starts_with("process groups") {
+                    "process groups"
+                } else {
+                    c
+                }
+            });
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} / {:.0} ({:.1} %) | {} | {} | {:.1} MB | {} |",
+                m.tool.name(),
+                seen.unwrap_or("—"),
+                m.executed,
+                m.expected,
+                m.runs_pct(),
+                m.dev_ms.map(|d| ms(d[1])).unwrap_or("—".into()),
+                m.cpu_text(),
+                m.rss_mb,
+                m.load_text()
+            );
+        }
+    }
+
+    /// The 10,000-probe rows in full, with heat's log.
+    fn render_big(&self, t: &mut String) {
+        let rows: Vec<&Metrics> = self.rows.iter().filter(|m| m.wl.n == BIG).collect();
+        let Some(first) = rows.first() else { return };
+        let _ = writeln!(
+            t,
+            "\n## {}\n\nThe same check, no flip probe: heat (a cgroup per run, as root) beside \
+             benches/spawner.c, one thread starting each probe at absolute deadlines.\n",
+            first.wl.label()
+        );
+        let _ = writeln!(
+            t,
+            "| tool | runs executed / expected | start deviation p50 / p99 / max | to nearest \
+             slot p99 / max | CPU per check | CPU | RSS median | fds fewest / at end | FAIL / ERR \
+             in heat's log (runs delayed) | outside load (steal) |"
+        );
+        let _ = writeln!(t, "|---|---|---|---|---|---|---|---|---|---|");
+        for m in rows {
+            let log = m
+                .log
+                .as_ref()
+                .map(|l| format!("{} ({} delayed)", l.trouble, l.delayed))
+                .unwrap_or("—".into());
+            let _ = writeln!(
+                t,
+                "| {} | {} / {:.0} ({:.1} %) | {} | {} | {} | {:.1} % | {:.1} MB | {} / {} | {log} | {} |",
+                m.tool.name(),
+                m.executed,
+                m.expected,
+                m.runs_pct(),
+                m.dev_text(),
+                m.jitter_text(),
+                m.cpu_text(),
+                m.cpu_pct,
+                m.rss_mb,
+                m.fds_min,
+                m.fds,
+                m.load_text()
+            );
+        }
     }
 }
 
@@ -1502,14 +2047,20 @@ const METHOD: &str = r#"
   [--no-monit] [--keep] [--window S] [--warmup S] [--heat PATH]`. cargo's bench profile
   (the release profile) builds the heat it measures, target/release/heat. Monit is
   installed with `apt-get install -y monit` when missing (`--no-install`: skipped, with
-  a note). `--quick` (1 s warm-up, 3 s window, N ≤ 100, one try) is what CI runs: it
+  a note). `--quick` (1 s warm-up, 3 s window, N ≤ 100, one try, one heat variant: process
+  groups with `user = "nobody"` at 100 probes, or process groups alone when not root; no
+  10,000-probe run or start-up, though the C spawner is built) is what CI runs: it
   exits 0 whatever the figures, non-zero when the harness breaks (heat does not start,
-  exits early, or records no runs).
+  exits early, or records no runs). The harness marks the fds it inherited close-on-exec,
+  so the tools hold only their own.
 - **The check** (benches/check.c, built by the harness with `cc`: without libc on
   x86-64, else static, else plain; the flags used are above) reads CLOCK_REALTIME
-  first thing and appends `NAME NS KIND` to one file with O_APPEND in a single write. Both tools run the same binary with the same arguments. The `flip` probe
+  first thing and appends `NAME NS KIND` to one file with O_APPEND in a single write. Every tool runs the same binary with the same arguments. The `flip` probe
   passes a state file: each run flips it, and every other run fails (exit 1). The
   reaction hook is the same program under the name `hook`; it records its own start.
+  The temporary directory and the check are root's and mode 0755 (heat runs nothing as
+  root that others could replace); for a `user = "nobody"` run the harness creates the
+  starts file and makes it and the state file nobody's (chown) before heat starts.
 - **Workloads**: N probes (`p0` … `pN-1`) at 1 s, plus `flip` at 1 s with the hook
   (heat: `fail = hook`; Monit: `if status != 0 then exec hook`). heat gets
   `heat -c heat.toml` (it spreads the probes' phases itself); Monit gets `set daemon 1`,
@@ -1517,7 +2068,34 @@ const METHOD: &str = r#"
   which never fires: Monit refuses a program check without a test),
   `monit -c monitrc -I` (no httpd, no mail server: an alert would only be logged).
   One tool at a time; each gets a warm-up, then the window; then TERM.
+- **heat's variants** (1000 probes at 1 s only; `--quick`: see above): `heat` is heat's
+  default as root, a cgroup per check; `heat (process groups)` has
+  `HEAT_CONTAINMENT=process-groups` in its environment; `heat (cgroups, user nobody)` and
+  `heat (process groups, user nobody)` add `user = "nobody"` to every probe (`p*` and
+  `flip`), so checks and the flip hook (`hook_user` defaults to `user`) run as nobody;
+  `heat -c … -t` must show every probe as nobody first. The other runs have
+  `HEAT_CONTAINMENT` removed. The containment column is the start entry
+  `containment: …` of heat's log; a variant whose log says otherwise gets a note.
+- **10,000 probes @ 10 s**: `p0` … `p9999` at 10 s, no `flip` (reactions are measured
+  at the other sizes), once with heat (default variant) and once with the C spawner, on
+  the same check. The warm-up is one interval and 2 s (12 s: every probe has started
+  once), the window three intervals (30 s), two tries (the rest: three). Any workload
+  whose interval is longer than the warm-up gets this rule; the others keep `--warmup`
+  and `--window`.
+- **The C spawner** (benches/spawner.c, `cc -O2`): `spawner N INTERVAL_MS CHECK`, one
+  thread; probe i runs `CHECK pi`, first at start + heat's phase for `pi` (FNV-1a of
+  the name modulo min(interval, 10 s), in ms), so both face the same bunching of
+  deadlines. The deadlines are a binary min-heap; it sleeps to the earliest with
+  `clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME)`, starts every due probe with plain
+  `posix_spawn` (stdio inherited, no attributes), sets the next deadline to the previous
+  plus the interval, and reaps with `waitpid(-1, WNOHANG)` after each wake. It is the best
+  a plain scheduler does here: what heat adds (a pipe, a pidfd, a cgroup, a log entry
+  per run) is what the ratio in the targets costs.
 - **Runs executed / expected**: starts of `p*` inside the window / (N × window / interval).
+- **heat's log** (every heat run; shown for 10,000 probes): FAIL and ERR entries other
+  than `flip`'s own failing checks (any of them gets a note with the first), and the
+  `… delayed: all N run slots are in use …` INFO entries ("runs delayed"). The log is
+  removed before each run.
 - **Start deviation**: per probe, its phase φ is the circular median of (start mod
   interval) over its starts in the window; the ideal of its k-th run (k counted from
   its first run in the window: what happened in the warm-up does not count) is
@@ -1537,7 +2115,8 @@ const METHOD: &str = r#"
   thread set did not change, otherwise utime + stime of /proc/PID/stat (10 ms ticks,
   marked "(ticks)"); children are not in either (nor what a child does between fork and
   exec, such as closing every fd: that counts with the children, in the tree) —
-  divided by all check starts inside the window (`flip` included). **CPU** is the same time as a share of one core.
+  divided by all check starts inside the window (`flip` included). The C spawner's is
+  its one thread's. **CPU** is the same time as a share of one core.
 - **RSS**: median of VmRSS sampled every 250 ms over the window. **fds**: entries of
   /proc/PID/fd, the fewest seen in those samples (what the tool holds between checks:
   the target's "idle" figure) and at the window's end (running checks' pipes and pidfds
@@ -1552,6 +2131,11 @@ const METHOD: &str = r#"
   per core (the higher is the ceiling). heat runs 200 exec-form `/bin/true` probes at
   10 ms (20,000 starts a second asked); its rate is the entries its log gained in the
   window.
-- **Start-up**: `heat -c` with 1000 probes, from spawn to the first check's own start
-  (median of 5; `--quick`: 2); `heat -c … -t` wall time (median of 5).
+- **Start-up**: `heat -c` with 1000 probes (at 1 s, with `flip`) and with 10,000 (the
+  workload above; not under `--quick`), from spawn to the first check's own start
+  (median of 5; `--quick`: 2); `heat -c … -t` wall time (median of 5; `--quick`: 3).
+- **Targets at 10,000 probes**: heat's start deviation p99 divided by the C spawner's,
+  both from the 10,000-probe runs of this invocation (met at ≤ 1.2); RSS median ≤ 32 MB;
+  fds fewest ≤ 16; start to first check and `-t` each < 200 ms; no FAIL or ERR entry in
+  heat's log.
 "#;
