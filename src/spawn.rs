@@ -114,6 +114,10 @@ pub struct Prepared {
     ptrs: Box<[*const c_char]>,
     /// Where the extra entries start in `ptrs`.
     extra_at: usize,
+    /// The entries of `env` an extra one replaces, by index: left out, so the
+    /// child sees the probe's value alone. Empty (no allocation) for most
+    /// probes; the shared environment is never copied per probe.
+    hidden: Box<[u32]>,
     cwd: *const c_char,
     env: Arc<Env>,
     creds: Option<Creds>,
@@ -170,10 +174,18 @@ impl Prepared {
         let extra_at = ptrs.len();
         ptrs.extend((argc..argc + kept).map(at));
         let cwd = if cwd.is_some() { at(argc + kept) } else { std::ptr::null() };
+        let hidden: Vec<u32> = (0..env.0.len() as u32)
+            .filter(|&i| {
+                let entry = env.0[i as usize].as_bytes();
+                let key = entry.split(|&b| b == b'=').next().unwrap_or(entry);
+                extra.iter().any(|(k, _)| k.as_bytes() == key)
+            })
+            .collect();
         Ok(Prepared {
             _strings: strings,
             ptrs: ptrs.into_boxed_slice(),
             extra_at,
+            hidden: hidden.into_boxed_slice(),
             cwd,
             env,
             creds: None,
@@ -209,7 +221,8 @@ impl Prepared {
         }
         ENVP.with_borrow_mut(|envp| {
             envp.clear();
-            envp.extend(self.env.0.iter().map(|s| s.as_ptr()));
+            let shown = (0..).zip(&self.env.0).filter(|(i, _)| !self.hidden.contains(i));
+            envp.extend(shown.map(|(_, s)| s.as_ptr()));
             envp.extend_from_slice(&self.ptrs[self.extra_at..]);
             envp.push(std::ptr::null());
             let (uid, gid, groups) = match ctx.creds {
@@ -920,6 +933,21 @@ mod tests {
     fn env_and_cwd_are_the_prepared_ones() {
         let text = output("env; pwd", &[("A", "1"), ("B", "two words")], Some(Path::new("/tmp")));
         assert_eq!(text, "A=1\nB=two words\nPWD=/tmp\n/tmp\n");
+    }
+
+    #[test]
+    fn a_probe_variable_replaces_the_shared_one() {
+        let env = Arc::new(Env::new([("HOME", "/root"), ("KEEP", "1"), ("USER", "root")]));
+        let extra: Vec<(OsString, OsString)> =
+            vec![("USER".into(), "nobody".into()), ("HOME".into(), "/nonexistent".into())];
+        let args = ["-c".into(), "env | sort".into()];
+        let p = Prepared::new(Path::new("/bin/sh"), &args, env.clone(), &extra, None).unwrap();
+        let text = run_with(&p, &Context::default());
+        let pwd = std::env::current_dir().unwrap();
+        let expected = format!("HOME=/nonexistent\nKEEP=1\nPWD={}\nUSER=nobody\n", pwd.display());
+        assert_eq!(text, expected);
+        // The shared environment itself is untouched, for the other probes.
+        assert_eq!(env.len(), 3);
     }
 
     #[test]

@@ -35,27 +35,13 @@ const PRIVATE_ENV: [&str; 6] = [
     "LISTEN_FDNAMES",
 ];
 
-/// heat's environment, cleaned of what is meant for heat alone.
+/// heat's environment, cleaned of what is meant for heat alone. Shared by
+/// every child; a probe's own variables replace entries of it at the spawn.
 pub fn child_env() -> Arc<Env> {
-    child_env_without(&[])
-}
-
-/// heat's cleaned environment without the variables a probe sets itself, so
-/// that the probe's value is the only one its children see.
-fn child_env_without(set: &[(OsString, OsString)]) -> Arc<Env> {
     Arc::new(Env::new(std::env::vars_os().filter(|(k, _)| {
         let name = k.to_string_lossy();
-        !name.starts_with("HEAT_")
-            && !PRIVATE_ENV.contains(&name.as_ref())
-            && !set.iter().any(|(s, _)| s == k)
+        !name.starts_with("HEAT_") && !PRIVATE_ENV.contains(&name.as_ref())
     })))
-}
-
-/// The base environment for children with `extra` on top: heat's shared one
-/// unless `extra` replaces some of it (built once per probe, not per run).
-fn base_env(shared: &Arc<Env>, extra: &[(OsString, OsString)]) -> Arc<Env> {
-    let replaces = extra.iter().any(|(k, _)| k != "HEAT_PROBE" && std::env::var_os(k).is_some());
-    if replaces { child_env_without(extra) } else { shared.clone() }
 }
 
 /// The per-check line on stdout (command-line mode), queued (see `diag`): a
@@ -701,7 +687,7 @@ impl Supervisor {
         let spec = Spec {
             program: hook.path.clone(),
             args: Vec::new(),
-            env: base_env(&self.shared.env, &env_extra),
+            env: self.shared.env.clone(),
             env_extra,
             cwd: self.cfg.workdir.clone(),
             kind: Kind::Hook,
@@ -1099,7 +1085,7 @@ fn check_spec(cfg: &ProbeConfig, shared: &Shared) -> Spec {
     Spec {
         program,
         args,
-        env: base_env(&shared.env, &env_extra),
+        env: shared.env.clone(),
         env_extra,
         cwd: cfg.workdir.clone(),
         kind: Kind::Check,
