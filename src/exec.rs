@@ -68,6 +68,21 @@ pub struct Spec {
     pub max_output: usize,
 }
 
+/// What a run is held to: all a started child's watch needs of its spec
+/// (a probe keeps this beside its prepared program, not the whole spec).
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    pub kind: Kind,
+    pub timeout: Duration,
+    pub max_output: usize,
+}
+
+impl Spec {
+    pub fn bounds(&self) -> Bounds {
+        Bounds { kind: self.kind, timeout: self.timeout, max_output: self.max_output }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// At `timeout`: KILL on the group at once. On exit: leftovers in the group killed.
@@ -151,7 +166,7 @@ impl Report {
 #[cfg(test)]
 pub async fn run(spec: &Spec, stop: watch::Receiver<Stop>, on_start: impl FnOnce(u32)) -> Report {
     match prepare(spec) {
-        Ok(prepared) => run_prepared(spec, &prepared, None, stop, on_start).await,
+        Ok(prepared) => run_prepared(spec.bounds(), &prepared, None, stop, on_start).await,
         Err(report) => report,
     }
 }
@@ -162,21 +177,21 @@ pub fn prepare(spec: &Spec) -> Result<Prepared, Report> {
         .map_err(|e| Report::not_started(126, e.to_string()))
 }
 
-/// `run` with `spec` prepared beforehand (by [`prepare`]), started in
+/// `run` of a program prepared beforehand (by [`prepare`]), held to `bounds`, started in
 /// `cgroup` when one is given (this run's own).
 pub async fn run_prepared(
-    spec: &Spec,
+    bounds: Bounds,
     prepared: &Prepared,
     cgroup: Option<BorrowedFd<'_>>,
     stop: watch::Receiver<Stop>,
     on_start: impl FnOnce(u32),
 ) -> Report {
-    run_with_grace(spec, prepared, cgroup, stop, on_start, GRACE).await
+    run_with_grace(bounds, prepared, cgroup, stop, on_start, GRACE).await
 }
 
 /// `run` with the TERM-to-KILL grace as a parameter, so tests need not wait 5 s.
 async fn run_with_grace(
-    spec: &Spec,
+    bounds: Bounds,
     prepared: &Prepared,
     cgroup: Option<BorrowedFd<'_>>,
     mut stop: watch::Receiver<Stop>,
@@ -195,7 +210,7 @@ async fn run_with_grace(
         Err(report) => return report,
     };
     on_start(child.pid);
-    child.supervise(spec, stop, grace).await
+    child.supervise(bounds, stop, grace).await
 }
 
 /// A started child and everything needed to watch it.
@@ -244,7 +259,7 @@ impl Child {
 
     async fn supervise(
         &mut self,
-        spec: &Spec,
+        spec: Bounds,
         mut stop: watch::Receiver<Stop>,
         grace: Duration,
     ) -> Report {
@@ -584,7 +599,7 @@ mod tests {
         grace: Duration,
     ) -> Report {
         let prepared = prepare(spec).unwrap();
-        run_with_grace(spec, &prepared, None, stop, on_start, grace).await
+        run_with_grace(spec.bounds(), &prepared, None, stop, on_start, grace).await
     }
 
     /// A run whose stop sender is already dropped: a closed channel is no request.

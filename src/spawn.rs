@@ -192,6 +192,22 @@ impl Prepared {
         })
     }
 
+    /// The program, as exec'd (what the tests' scripted children go by).
+    #[cfg(test)]
+    pub fn program(&self) -> &std::ffi::CStr {
+        // SAFETY: ptrs[1] points at the program's NUL-terminated string in
+        // `_strings`, which lives as long as `self`.
+        unsafe { std::ffi::CStr::from_ptr(self.ptrs[1]) }
+    }
+
+    /// The variables given beside the shared environment, `K=V`.
+    #[cfg(test)]
+    pub fn extra(&self) -> impl Iterator<Item = &std::ffi::CStr> {
+        // SAFETY: every pointer from `extra_at` on is a NUL-terminated string
+        // in `_strings`, which lives as long as `self`.
+        self.ptrs[self.extra_at..].iter().map(|&p| unsafe { std::ffi::CStr::from_ptr(p) })
+    }
+
     /// Every run of this program runs as `creds`.
     pub fn with_creds(mut self, creds: Option<Creds>) -> Prepared {
         self.creds = creds;

@@ -149,14 +149,14 @@ impl Children {
         match self {
             Children::Exec => match &ready.prepared {
                 Ok(prepared) => {
-                    exec::run_prepared(&ready.spec, prepared, cgroup, stop, on_start).await
+                    exec::run_prepared(ready.bounds, prepared, cgroup, stop, on_start).await
                 }
                 Err(not_started) => not_started.clone(),
             },
             #[cfg(test)]
             Children::Scripted(script) => {
                 let _ = cgroup;
-                script.play(&ready.spec, stop, on_start).await
+                script.play(ready, stop, on_start).await
             }
         }
     }
@@ -971,7 +971,7 @@ impl Supervisor {
 /// A spec and its program prepared for `posix_spawn`: built once per probe
 /// for its checks.
 struct Ready {
-    spec: Spec,
+    bounds: exec::Bounds,
     prepared: Result<Prepared, Report>,
     /// A check's cgroup between runs (killed and removed with it).
     kept: RefCell<Option<cgroup::Cgroup>>,
@@ -1070,7 +1070,8 @@ fn creds(user: &Option<Arc<crate::config::Credentials>>) -> Option<crate::spawn:
 impl Ready {
     fn new(spec: Spec, creds: Option<crate::spawn::Creds>) -> Ready {
         let prepared = exec::prepare(&spec).map(|p| p.with_creds(creds));
-        Ready { spec, prepared, kept: RefCell::new(None) }
+        // The spec itself is not kept: its strings live on in `prepared`.
+        Ready { bounds: spec.bounds(), prepared, kept: RefCell::new(None) }
     }
 }
 
@@ -1180,7 +1181,8 @@ pub mod fake {
     use tokio::sync::watch;
     use tokio::time::Instant;
 
-    use crate::exec::{GRACE, Kind, Outcome, Report, Spec, Stop};
+    use super::Ready;
+    use crate::exec::{GRACE, Kind, Outcome, Report, Stop};
     use crate::log::Level;
     use crate::signal::Signal;
 
@@ -1271,9 +1273,9 @@ pub mod fake {
             }
         }
 
-        pub async fn play(
+        pub(super) async fn play(
             &self,
-            spec: &Spec,
+            ready: &Ready,
             mut stop: watch::Receiver<Stop>,
             on_start: impl FnOnce(u32),
         ) -> Report {
@@ -1287,7 +1289,9 @@ pub mod fake {
             if *stop.borrow_and_update() != Stop::No {
                 return report(None, Outcome::Ended);
             }
-            let name = spec.program.display().to_string();
+            let prepared = ready.prepared.as_ref().expect("a scripted program is always prepared");
+            let spec = ready.bounds;
+            let name = prepared.program().to_string_lossy().into_owned();
             let n = {
                 let mut runs = self.runs.borrow_mut();
                 let n = runs.entry(name.clone()).or_default();
@@ -1302,9 +1306,10 @@ pub mod fake {
             let pid = self.next_pid.get();
             self.next_pid.set(pid + 1);
             on_start(pid);
-            let code = spec.env_extra.iter().find(|(k, _)| k == "HEAT_FAIL_CODE");
+            let code = prepared.extra().find_map(|e| e.to_bytes().strip_prefix(b"HEAT_FAIL_CODE="));
             match code {
-                Some((_, c)) => self.note(format_args!("start {name} {pid} code {}", c.display())),
+                Some(c) => self
+                    .note(format_args!("start {name} {pid} code {}", String::from_utf8_lossy(c))),
                 None => self.note(format_args!("start {name} {pid}")),
             }
 

@@ -38,7 +38,14 @@ pub struct Env {
     /// `curl` look it up once. Shared by clones; a new `Env` starts empty,
     /// so a reload looks again.
     pub found: Rc<RefCell<Found>>,
+    /// Files found runnable during this validation, by path and the owners
+    /// they were vetted for: 10,000 probes running one script check it (a
+    /// `statx` per directory up to /) once. A new `Env` starts empty.
+    pub vetted: Rc<RefCell<Vetted>>,
 }
+
+/// Paths found runnable and the owners they were vetted for.
+pub type Vetted = std::collections::HashSet<(PathBuf, Vec<u32>)>;
 
 /// Programs by name and the owners they were vetted for.
 pub type Found = HashMap<(OsString, Vec<u32>), PathBuf>;
@@ -56,6 +63,7 @@ impl Env {
             reload: false,
             owner: None,
             found: Rc::default(),
+            vetted: Rc::default(),
         }
     }
 

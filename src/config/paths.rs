@@ -112,6 +112,10 @@ fn runnable(
     origin: &Origin,
     env: &Env,
 ) -> Result<(), Vetted> {
+    let key = (path.to_path_buf(), env.owners());
+    if env.vetted.borrow().contains(&key) {
+        return Ok(());
+    }
     let meta = fs::metadata(path).map_err(|e| {
         Vetted::Reason(match e.kind() {
             io::ErrorKind::NotFound => Reason::NoSuchFile,
@@ -125,6 +129,7 @@ fn runnable(
     if !is_executable(path) {
         return Err(Vetted::Reason(Reason::NotExecutable));
     }
+    env.vetted.borrow_mut().insert(key);
     Ok(())
 }
 
