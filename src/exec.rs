@@ -2,15 +2,15 @@
 //! group, stdin from /dev/null, stdout and stderr merged into one pipe, output
 //! capped, ended on timeout or on request, always reaped.
 //!
-//! A child's exit and stops are learnt from SIGCHLD, which the kernel sends
-//! for both, and read through the child's pidfd (no thread per child, and no
-//! pid that can have been reused). The pidfd is not polled: the SIGCHLD of the
-//! exit comes anyway, and one fewer registration per run is two fewer system
-//! calls. For a check the exit is first seen without reaping
+//! Exits are learnt through a pidfd (no thread per child): each wakes its own
+//! run alone. For a check the exit is first seen without reaping
 //! (`waitid(P_PIDFD, WEXITED | WNOWAIT)`), the leftovers of its group are
 //! killed, and only then is it reaped, so the group id cannot have been
-//! reused. A stop (SIGSTOP, SIGTSTP, …, `waitid(WSTOPPED)`) kills the group and
-//! is reported.
+//! reused. Stops (SIGSTOP, SIGTSTP, …), which do not make a pidfd readable,
+//! are seen through SIGCHLD by one watcher for all runs ([`install_stop_watch`]):
+//! a SIGCHLD costs one `waitid(P_ALL, WSTOPPED)`, not a wake-up of every
+//! running child's task (which, with a thousand running, made each exit cost a
+//! thousand). The group of a stopped child is killed and the stop reported.
 //!
 //! Children are started by `spawn::Prepared` (clone3 with a vfork, the pidfd
 //! from the clone itself), with argv, envp and the working directory prepared
@@ -18,11 +18,15 @@
 //! environment is harmless), in the cgroup and as the user given to it with
 //! `Prepared::with_cgroup` / `with_creds`, if any.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::{Signal as NixSignal, killpg};
@@ -30,6 +34,8 @@ use nix::unistd::Pid;
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 use rustix::process::{WaitId, WaitIdOptions, WaitOptions};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::net::unix::pipe;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
@@ -217,10 +223,10 @@ async fn run_with_grace(
 struct Child {
     /// Also its process group id (`process_group(0)`).
     pid: u32,
-    /// What `waitid` asks about: exactly this child, whatever its pid.
-    pidfd: OwnedFd,
-    /// Wakes on the child's exit and stops (and on other children's).
-    sigchld: tokio::signal::unix::Signal,
+    /// Readable once the child has exited.
+    pidfd: AsyncFd<OwnedFd>,
+    /// Where its stops are learnt.
+    stops: Stops,
     output: pipe::Receiver,
     /// When it was spawned: its timeout runs from there.
     spawned: Instant,
@@ -240,8 +246,8 @@ struct Ending {
 impl Child {
     fn start(prepared: &Prepared, context: &spawn::Context<'_>) -> Result<Child, Report> {
         // Before the spawn, so that a stop right after exec is not missed.
-        let sigchld = signal(SignalKind::child())
-            .map_err(|e| Report::not_run(format!("cannot listen for SIGCHLD: {e}")))?;
+        let mut stops =
+            Stops::new().map_err(|e| Report::not_run(format!("cannot listen for SIGCHLD: {e}")))?;
         let (read, write) = output_pipe()
             .map_err(|e| Report::not_run(format!("cannot create the output pipe: {e}")))?;
         // The parent's write end closes when `write` drops, right after the spawn.
@@ -254,7 +260,18 @@ impl Child {
             })?;
         drop(write);
         let spawned = Instant::now();
-        Ok(Child { pid, pidfd, sigchld, output: read, spawned, reaped: false })
+        // Before any await: the watcher cannot look for stops in between.
+        stops.watch(pid);
+        let pidfd = match watch_pidfd(pidfd) {
+            Ok(fd) => fd,
+            Err(e) => {
+                abandon(pid);
+                let mut report = Report::not_run(format!("cannot watch child {pid}: {e}"));
+                report.pid = Some(pid);
+                return Err(report);
+            }
+        };
+        Ok(Child { pid, pidfd, stops, output: read, spawned, reaped: false })
     }
 
     async fn supervise(
@@ -278,16 +295,19 @@ impl Child {
             let kill_was_due = ending.kill_at;
             tokio::select! {
                 biased;
-                got = self.sigchld.recv() => {
-                    if got.is_none() {
+                ready = self.pidfd.readable() => {
+                    match ready {
+                        Ok(mut guard) => match self.exit_status() {
+                            Some(status) => break status,
+                            None => guard.clear_ready(),
+                        },
                         // Only when the runtime shuts down, which drops this
                         // future: the drop guard then ends and reaps the child.
-                        std::future::pending::<()>().await;
+                        Err(_) => std::future::pending::<()>().await,
                     }
-                    if let Some(status) = self.exit_status() {
-                        break status;
-                    }
-                    self.check_stopped(&mut ending);
+                }
+                sig = self.stops.stopped(self.pid, self.pidfd.get_ref().as_fd()) => {
+                    self.on_stop(sig, &mut ending);
                 }
                 changed = stop.changed(), if stop_open => match changed {
                     Ok(()) => {
@@ -329,7 +349,7 @@ impl Child {
     /// The exit status, read without reaping; `None` while the child lives.
     fn exit_status(&self) -> Option<Change> {
         let flags = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
-        match wait_pidfd(self.pidfd.as_fd(), flags) {
+        match wait_pidfd(self.pidfd.get_ref().as_fd(), flags) {
             Ok(Change::None) => None,
             Ok(change) => Some(change),
             Err(e) => {
@@ -340,15 +360,11 @@ impl Child {
         }
     }
 
-    fn check_stopped(&self, ending: &mut Ending) {
-        if let Ok(Change::Stopped(sig)) =
-            wait_pidfd(self.pidfd.as_fd(), WaitIdOptions::STOPPED | WaitIdOptions::NOHANG)
-        {
-            signal_group(self.pid, NixSignal::SIGKILL);
-            // KILL acts on a stopped process, CONT is for good measure.
-            signal_group(self.pid, NixSignal::SIGCONT);
-            ending.stopped.get_or_insert(sig);
-        }
+    fn on_stop(&self, sig: i32, ending: &mut Ending) {
+        signal_group(self.pid, NixSignal::SIGKILL);
+        // KILL acts on a stopped process, CONT is for good measure.
+        signal_group(self.pid, NixSignal::SIGCONT);
+        ending.stopped.get_or_insert(sig);
     }
 
     fn on_request(&self, request: Stop, ending: &mut Ending, grace: Duration) {
@@ -389,7 +405,7 @@ impl Child {
             signal_group(self.pid, NixSignal::SIGKILL);
         }
         let flags = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
-        if let Err(e) = wait_pidfd(self.pidfd.as_fd(), flags) {
+        if let Err(e) = wait_pidfd(self.pidfd.get_ref().as_fd(), flags) {
             tracing::debug!(pid = self.pid, error = %e, "reaping the child failed");
         }
         self.reaped = true;
@@ -505,6 +521,132 @@ fn heat_fault(e: &io::Error) -> bool {
 /// 127 for a program that does not exist, 126 for any other failure, as a shell reports.
 fn exec_failure_code(e: &io::Error) -> i32 {
     spawn::error_code(e)
+}
+
+fn watch_pidfd(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: an OwnedFd's raw fd stays open and the same until it is dropped with the AsyncFd.
+    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(io::Error::from)
+}
+
+thread_local! {
+    static STOP_WATCH: RefCell<Option<Rc<StopWatch>>> = const { RefCell::new(None) };
+}
+
+/// Starts the one watcher of this thread's children's stops, on the current
+/// `LocalSet`. Without it (unit tests) each run listens for SIGCHLD itself.
+pub fn install_stop_watch() -> io::Result<()> {
+    let mut sigchld = signal(SignalKind::child())?;
+    let watch = Rc::new(StopWatch::default());
+    STOP_WATCH.with(|w| *w.borrow_mut() = Some(watch.clone()));
+    tokio::task::spawn_local(async move {
+        while sigchld.recv().await.is_some() {
+            watch.collect();
+        }
+    });
+    Ok(())
+}
+
+/// The running children by pid, and what the watcher saw of each.
+#[derive(Default)]
+struct StopWatch {
+    runs: RefCell<HashMap<u32, Seen>>,
+}
+
+#[derive(Default)]
+struct Seen {
+    stopped: Option<i32>,
+    waker: Option<Waker>,
+}
+
+impl StopWatch {
+    /// Takes every stop the kernel has to report and tells its run.
+    /// `WSTOPPED` without `WEXITED`: exits are left to each run's pidfd, and
+    /// a stop reported here is not reported again.
+    fn collect(&self) {
+        loop {
+            // SAFETY: an all-zero siginfo_t is valid, and waitid only writes it.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            let flags = libc::WSTOPPED | libc::WNOHANG | libc::__WALL;
+            // SAFETY: `info` is a live siginfo_t for waitid to fill.
+            if unsafe { libc::waitid(libc::P_ALL, 0, &mut info, flags) } != 0 {
+                return; // ECHILD: no child at all
+            }
+            // SAFETY: waitid filled `info` for a child state change, or left it zero.
+            let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+            if pid <= 0 {
+                return; // no child is stopped
+            }
+            match self.runs.borrow_mut().get_mut(&(pid as u32)) {
+                Some(seen) => {
+                    seen.stopped = Some(status);
+                    if let Some(w) = seen.waker.take() {
+                        w.wake();
+                    }
+                }
+                None => tracing::debug!(pid, "a stopped child no run watches"),
+            }
+        }
+    }
+}
+
+/// Where one run learns of its child's stops.
+enum Stops {
+    Watched(Rc<StopWatch>, Option<u32>),
+    /// No watcher on this thread: SIGCHLD itself, then its own pidfd.
+    Own(tokio::signal::unix::Signal),
+}
+
+impl Stops {
+    fn new() -> io::Result<Stops> {
+        match STOP_WATCH.with(|w| w.borrow().clone()) {
+            Some(watch) => Ok(Stops::Watched(watch, None)),
+            None => Ok(Stops::Own(signal(SignalKind::child())?)),
+        }
+    }
+
+    fn watch(&mut self, pid: u32) {
+        if let Stops::Watched(watch, watched) = self {
+            watch.runs.borrow_mut().insert(pid, Seen::default());
+            *watched = Some(pid);
+        }
+    }
+
+    /// Resolves with the signal that stopped the child.
+    async fn stopped(&mut self, pid: u32, pidfd: BorrowedFd<'_>) -> i32 {
+        match self {
+            Stops::Watched(watch, _) => {
+                std::future::poll_fn(|cx| {
+                    let mut runs = watch.runs.borrow_mut();
+                    let Some(seen) = runs.get_mut(&pid) else { return Poll::Pending };
+                    match seen.stopped.take() {
+                        Some(sig) => Poll::Ready(sig),
+                        None => {
+                            seen.waker = Some(cx.waker().clone());
+                            Poll::Pending
+                        }
+                    }
+                })
+                .await
+            }
+            Stops::Own(sigchld) => loop {
+                if sigchld.recv().await.is_none() {
+                    std::future::pending::<()>().await;
+                }
+                let flags = WaitIdOptions::STOPPED | WaitIdOptions::NOHANG;
+                if let Ok(Change::Stopped(sig)) = wait_pidfd(pidfd, flags) {
+                    return sig;
+                }
+            },
+        }
+    }
+}
+
+impl Drop for Stops {
+    fn drop(&mut self) {
+        if let Stops::Watched(watch, Some(pid)) = self {
+            watch.runs.borrow_mut().remove(pid);
+        }
+    }
 }
 
 /// Kills the group of a child that can no longer be watched and reaps it off

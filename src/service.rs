@@ -99,6 +99,10 @@ pub async fn run(
     if let Err(e) = crate::timer::install() {
         tracing::warn!("no precise timer ({e}); using tokio's, to the millisecond");
     }
+    if let Err(e) = crate::exec::install_stop_watch() {
+        // Each run then listens for SIGCHLD itself, as before.
+        tracing::warn!("no shared watch of stopped children ({e}); each run watches its own");
+    }
     let version = env!("CARGO_PKG_VERSION");
     let text = format!("started heat {version} (pid {})", std::process::id());
     log.write(SystemTime::now(), Level::Info, "heat", text.as_bytes(), 0);

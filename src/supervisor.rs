@@ -734,7 +734,7 @@ impl Supervisor {
             };
             let report = children.run(&ready, fd, rx, |pid| trace_start(&cfg, job, pid)).await;
             if let Some(cg) = cg {
-                after_run(cg, &ready.kept, &cfg).await;
+                after_run(cg, &ready.kept, &shared, &cfg).await;
             }
             report
         });
@@ -1023,7 +1023,11 @@ fn run_cgroup(
     let kept = if kind == cgroup::Kind::Check { kept.borrow_mut().take() } else { None };
     kept.or_else(|| {
         let tree = shared.cgroups.as_ref()?;
-        match tree.new_cgroup(kind, &cfg.name, &cgroup::Limits::of(&cfg.limits)) {
+        let made = match kind {
+            cgroup::Kind::Check if shares_cgroup(cfg) => tree.shared_check(),
+            _ => tree.new_cgroup(kind, &cfg.name, &cgroup::Limits::of(&cfg.limits)),
+        };
+        match made {
             Ok(cg) => Some(cg),
             Err(e) => {
                 no_cgroup(shared, heat, &cfg.name, what, &e);
@@ -1039,20 +1043,35 @@ fn run_cgroup(
 async fn after_run(
     mut cg: cgroup::Cgroup,
     kept: &RefCell<Option<cgroup::Cgroup>>,
+    shared: &Shared,
     cfg: &ProbeConfig,
 ) {
     if cg.kind() == cgroup::Kind::Hook {
         cg.release();
         return;
     }
-    match cg.settle() {
-        Ok(true) if cfg.interval < KEEP_CGROUP_BELOW => *kept.borrow_mut() = Some(cg),
-        _ => {
-            if let Err(e) = cg.end().await {
-                tracing::warn!(probe = %cfg.name, "{e}");
-            }
+    let left = match cg.settle() {
+        Ok(true) if cfg.interval < KEEP_CGROUP_BELOW => {
+            *kept.borrow_mut() = Some(cg);
+            return;
         }
+        Ok(true) => match shared.cgroups.as_ref() {
+            Some(tree) => tree.give_back(cg),
+            None => Some(cg),
+        },
+        _ => Some(cg),
+    };
+    if let Some(cg) = left
+        && let Err(e) = cg.end().await
+    {
+        tracing::warn!(probe = %cfg.name, "{e}");
     }
+}
+
+/// A probe checking seldom, with no limits of its own, runs its checks in
+/// cgroups shared by all such probes (see `cgroup::Tree::shared_check`).
+fn shares_cgroup(cfg: &ProbeConfig) -> bool {
+    cfg.interval >= KEEP_CGROUP_BELOW && !cfg.limits.any()
 }
 
 /// heat's trouble: the run goes on in a process group.
