@@ -413,7 +413,7 @@ fn write_file(path: &Path, value: &str) -> io::Result<()> {
 }
 
 fn events(cgroup: &Path) -> io::Result<Events> {
-    fs::read_to_string(cgroup.join("cgroup.events")).map(|t| parse_events(&t))
+    read_events(File::open(cgroup.join("cgroup.events"))?)
 }
 
 /// Opens the directory `path` (relative to `at`, if given) for `*at` calls
@@ -433,11 +433,15 @@ fn events_at(dir: BorrowedFd<'_>) -> io::Result<Events> {
     use nix::fcntl::{OFlag, openat};
     use nix::sys::stat::Mode;
     let fd = openat(dir, "cgroup.events", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
-    // One read of a small buffer: the kernel hands a seq file's text whole,
-    // and read_to_string would stat, seek and read again for nothing.
+    read_events(File::from(fd))
+}
+
+/// Reads an open `cgroup.events` in one read of a small buffer: the kernel
+/// hands a seq file's text whole, and read_to_string would stat, seek and
+/// read again for nothing.
+fn read_events(mut file: File) -> io::Result<Events> {
     let mut buf = [0u8; 256];
     let mut len = 0;
-    let mut file = File::from(fd);
     while len < buf.len() && !complete_events(&buf[..len]) {
         match file.read(&mut buf[len..]) {
             Ok(0) => break,

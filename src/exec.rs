@@ -306,7 +306,7 @@ impl Child {
                         Err(_) => std::future::pending::<()>().await,
                     }
                 }
-                sig = self.stops.stopped(self.pid, self.pidfd.get_ref().as_fd()) => {
+                sig = self.stops.stopped(self.pidfd.get_ref().as_fd()) => {
                     self.on_stop(sig, &mut ending);
                 }
                 changed = stop.changed(), if stop_open => match changed {
@@ -591,6 +591,7 @@ impl StopWatch {
 
 /// Where one run learns of its child's stops.
 enum Stops {
+    /// The thread's watcher; the pid once the child exists.
     Watched(Rc<StopWatch>, Option<u32>),
     /// No watcher on this thread: SIGCHLD itself, then its own pidfd.
     Own(tokio::signal::unix::Signal),
@@ -611,13 +612,15 @@ impl Stops {
         }
     }
 
-    /// Resolves with the signal that stopped the child.
-    async fn stopped(&mut self, pid: u32, pidfd: BorrowedFd<'_>) -> i32 {
+    /// Resolves with the signal that stopped the child (`pidfd`'s).
+    async fn stopped(&mut self, pidfd: BorrowedFd<'_>) -> i32 {
         match self {
-            Stops::Watched(watch, _) => {
+            Stops::Watched(watch, pid) => {
                 std::future::poll_fn(|cx| {
                     let mut runs = watch.runs.borrow_mut();
-                    let Some(seen) = runs.get_mut(&pid) else { return Poll::Pending };
+                    let Some(seen) = pid.and_then(|p| runs.get_mut(&p)) else {
+                        return Poll::Pending;
+                    };
                     match seen.stopped.take() {
                         Some(sig) => Poll::Ready(sig),
                         None => {

@@ -174,13 +174,12 @@ impl Prepared {
         let extra_at = ptrs.len();
         ptrs.extend((argc..argc + kept).map(at));
         let cwd = if cwd.is_some() { at(argc + kept) } else { std::ptr::null() };
-        let hidden: Vec<u32> = (0..env.0.len() as u32)
-            .filter(|&i| {
-                let entry = env.0[i as usize].as_bytes();
-                let key = entry.split(|&b| b == b'=').next().unwrap_or(entry);
-                extra.iter().any(|(k, _)| k.as_bytes() == key)
-            })
-            .collect();
+        let replaced = |entry: &CString| {
+            let key = entry.as_bytes().split(|&b| b == b'=').next().unwrap_or_default();
+            extra.iter().any(|(k, _)| k.as_bytes() == key)
+        };
+        let hidden: Vec<u32> =
+            (0..).zip(&env.0).filter(|(_, entry)| replaced(entry)).map(|(i, _)| i).collect();
         Ok(Prepared {
             _strings: strings,
             ptrs: ptrs.into_boxed_slice(),
