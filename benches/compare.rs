@@ -209,31 +209,26 @@ enum Tool {
 const HEAT: Tool = Tool::Heat(Variant::DEFAULT);
 
 impl Tool {
-    fn name(self) -> &'static str {
+    /// How the report names the tool, and its output file's name (no spaces).
+    fn labels(self) -> (&'static str, &'static str) {
         match self {
             Tool::Heat(v) => match (v.process_groups, v.nobody) {
-                (false, false) => "heat",
-                (true, false) => "heat (process groups)",
-                (false, true) => "heat (cgroups, user nobody)",
-                (true, true) => "heat (process groups, user nobody)",
+                (false, false) => ("heat", "heat"),
+                (true, false) => ("heat (process groups)", "heat-pg"),
+                (false, true) => ("heat (cgroups, user nobody)", "heat-cg-nobody"),
+                (true, true) => ("heat (process groups, user nobody)", "heat-pg-nobody"),
             },
-            Tool::Monit => "Monit",
-            Tool::Spawner => "C spawner",
+            Tool::Monit => ("Monit", "monit"),
+            Tool::Spawner => ("C spawner", "spawner"),
         }
     }
 
-    /// The tool's output file, without spaces.
+    fn name(self) -> &'static str {
+        self.labels().0
+    }
+
     fn slug(self) -> &'static str {
-        match self {
-            Tool::Heat(v) => match (v.process_groups, v.nobody) {
-                (false, false) => "heat",
-                (true, false) => "heat-pg",
-                (false, true) => "heat-cg-nobody",
-                (true, true) => "heat-pg-nobody",
-            },
-            Tool::Monit => "monit",
-            Tool::Spawner => "spawner",
-        }
+        self.labels().1
     }
 
     fn is_heat(self) -> bool {
