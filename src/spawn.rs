@@ -955,12 +955,12 @@ mod tests {
         let env = Arc::new(Env::new([("HOME", "/root"), ("KEEP", "1"), ("USER", "root")]));
         let extra: Vec<(OsString, OsString)> =
             vec![("USER".into(), "nobody".into()), ("HOME".into(), "/nonexistent".into())];
-        let args = ["-c".into(), "env | sort".into()];
-        let p = Prepared::new(Path::new("/bin/sh"), &args, env.clone(), &extra, None).unwrap();
+        // env itself, not through a shell, which would fold duplicates away.
+        let p = Prepared::new(Path::new("/usr/bin/env"), &[], env.clone(), &extra, None).unwrap();
         let text = run_with(&p, &Context::default());
-        let pwd = std::env::current_dir().unwrap();
-        let expected = format!("HOME=/nonexistent\nKEEP=1\nPWD={}\nUSER=nobody\n", pwd.display());
-        assert_eq!(text, expected);
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort_unstable();
+        assert_eq!(lines, ["HOME=/nonexistent", "KEEP=1", "USER=nobody"]);
         // The shared environment itself is untouched, for the other probes.
         assert_eq!(env.len(), 3);
     }
