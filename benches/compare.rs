@@ -1000,7 +1000,9 @@ fn write_heat_config(
     nobody: bool,
 ) -> Result<(), String> {
     let mut t = String::new();
-    let _ = writeln!(t, "log = \"{}\"\n", b.dir.join("heat.log").display());
+    let _ = writeln!(t, "log = \"{}\"", b.dir.join("heat.log").display());
+    // The default's cost (boards published), at a path of the run's own.
+    let _ = writeln!(t, "control_socket = \"{}\"\n", b.dir.join("heat.sock").display());
     let interval = toml_dur(wl.interval);
     let check = b.check.display();
     let user = if nobody { "user = \"nobody\"\n" } else { "" };

@@ -4,12 +4,15 @@
 //! public modules are what heat's binary, tests and benchmarks use; the rest
 //! is heat's own.
 
+pub mod board;
 mod cgroup;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod diag;
 mod exec;
 pub mod log;
+mod metrics;
 pub mod probe;
 mod reload;
 pub mod report;

@@ -150,6 +150,8 @@ struct State {
     bytes: usize,
     /// Entries dropped that the writer has not taken the count of yet.
     lost: u64,
+    /// Entries dropped since the log was opened (the metrics' count).
+    lost_total: u64,
     reopen: bool,
     /// A reload named another log path: the writer moves there at the reopen.
     moved_to: Option<PathBuf>,
@@ -190,6 +192,7 @@ impl Log {
         let limit = st.limit;
         if st.bytes + name.len() + body.len() > limit {
             st.lost += 1;
+            st.lost_total += 1;
             return;
         }
         let start = st.buf.len();
@@ -198,6 +201,7 @@ impl Log {
         if st.bytes + len > limit {
             st.buf.truncate(start);
             st.lost += 1;
+            st.lost_total += 1;
             return;
         }
         st.bytes += len;
@@ -208,6 +212,11 @@ impl Log {
         if wake {
             shared.work.notify_one();
         }
+    }
+
+    /// Entries dropped since the log was opened, because the queue was full.
+    pub fn lost_total(&self) -> u64 {
+        self.handle.shared.lock().lost_total
     }
 
     /// Sizes the queue so that one entry of a run that kept `max_output`

@@ -17,6 +17,11 @@ const FLUSH: Duration = Duration::from_secs(5);
 const FLUSH_STDERR: Duration = Duration::from_secs(2);
 
 fn main() -> ExitCode {
+    // `heat status …` asks a running heat: no runtime, no signal handlers.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if heat::control::client::is_client(&args) {
+        return ExitCode::from(heat::control::client::main(args));
+    }
     mark_inherited_fds_cloexec();
     let code = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => tokio::task::LocalSet::new().block_on(&rt, start()),
@@ -73,6 +78,13 @@ async fn start() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let listeners = match service::Listeners::bind(&settings) {
+        Ok(l) => l,
+        Err(e) => {
+            say(&e);
+            return ExitCode::from(2);
+        }
+    };
     let log = match Log::open(&settings.log) {
         Ok(log) => log,
         Err(e) => {
@@ -83,7 +95,7 @@ async fn start() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let ending = service::run(cli.args, settings, slots, log.clone(), signals).await;
+    let ending = service::run(cli.args, settings, slots, log.clone(), signals, listeners).await;
     log.flush(FLUSH);
     match ending {
         Ending::Stopped => ExitCode::SUCCESS,

@@ -35,6 +35,14 @@
 //!                                                          window over, no success
 //! ```
 //!
+//! **Maintenance.** A paused probe starts no check and no hook and sends no
+//! signal; its schedule keeps its phase. Pausing ends recovery (a target the
+//! fault signal froze is resumed) and forgets the failure count; a run
+//! already under way finishes and counts for nothing. A pause with an end
+//! resumes by itself at the first wakeup after it. A check asked for now
+//! ([`Probe::run_now`]) runs at once when the probe is idle and not paused,
+//! outside the schedule, which keeps its phase.
+//!
 //! **Start period.** Until the first success, a failure of a check started less
 //! than `start_period` after `t0` is noted and otherwise ignored.
 //!
@@ -166,6 +174,8 @@ pub enum Note {
         /// Lost before: found again at a check.
         again: bool,
     },
+    /// A pause's time is up: checks run again.
+    PauseOver,
     /// The target exited and no successor came (ERR).
     TargetLost {
         dead: u32,
@@ -291,14 +301,29 @@ struct Streak {
     last: CheckResult,
 }
 
-/// A summary for heat's USR1 state entry.
+/// A summary for heat's USR1 state entry and its status reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Status {
     pub recovery: bool,
+    /// The recovery round, counted from 1, while in recovery.
+    pub round: u32,
     pub fails: u32,
     pub last: Option<CheckResult>,
     pub next: Instant,
     pub busy: Busy,
+    /// Paused, until a time or until resumed (`Some(None)`).
+    pub paused: Option<Option<Instant>>,
+    /// Until when a failure does not count: no check has succeeded yet and
+    /// the start period lasts until then.
+    pub start_period_end: Option<Instant>,
+}
+
+/// Why a check cannot run now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotNow {
+    /// A check or hook is running.
+    Busy,
+    Paused,
 }
 
 /// The target as the probe knows it.
@@ -345,6 +370,8 @@ pub struct Probe {
     pending: Vec<(Signal, bool)>,
     /// A `FindTarget` is out.
     asked: bool,
+    /// Paused: until a time, or until resumed (`Some(None)`).
+    paused: Option<Option<Instant>>,
 }
 
 impl Probe {
@@ -367,6 +394,7 @@ impl Probe {
             dead: Vec::new(),
             pending: Vec::new(),
             asked: false,
+            paused: None,
         }
     }
 
@@ -402,9 +430,13 @@ impl Probe {
     /// When the supervisor must send the next [`Event::Tick`]: the next check,
     /// or the next look at the pidfile while a restarted target is sought.
     pub fn next_wakeup(&self) -> Instant {
-        match self.target {
+        let at = match self.target {
             Target::Seeking { next_look, .. } => self.next_tick.min(next_look),
             _ => self.next_tick,
+        };
+        match self.paused {
+            Some(Some(until)) => at.min(until),
+            _ => at,
         }
     }
 
@@ -430,13 +462,54 @@ impl Probe {
     }
 
     pub fn status(&self) -> Status {
+        let round = match self.mode {
+            Mode::Recovery { round, .. } => round,
+            Mode::Normal => 0,
+        };
         Status {
             recovery: self.in_recovery(),
+            round,
             fails: self.fails,
             last: self.last,
             next: self.next_tick,
             busy: self.busy,
+            paused: self.paused,
+            start_period_end: (!self.succeeded && !self.rules.start_period.is_zero())
+                .then(|| self.t0 + self.rules.start_period),
         }
+    }
+
+    /// Maintenance: no checks, hooks or signals until `until` (or until
+    /// resumed). Recovery ends, resuming a target its fault signal froze.
+    pub fn pause(&mut self, until: Option<Instant>) -> Vec<Action> {
+        let out = self.on_stop();
+        self.mode = Mode::Normal;
+        self.fails = 0;
+        self.streak = None;
+        self.missed = false;
+        self.pending.clear();
+        self.paused = Some(until);
+        out
+    }
+
+    /// Ends a pause (whether there was one); the next check is the
+    /// schedule's next tick.
+    pub fn resume(&mut self) -> bool {
+        self.missed = false;
+        self.paused.take().is_some()
+    }
+
+    /// One check now, outside the schedule (whose phase is kept).
+    pub fn run_now(&mut self, now: Instant) -> Result<Vec<Action>, NotNow> {
+        if self.paused.is_some() {
+            return Err(NotNow::Paused);
+        }
+        if self.busy != Busy::Idle {
+            return Err(NotNow::Busy);
+        }
+        let mut out = Vec::new();
+        self.start_check(now, &mut out);
+        Ok(out)
     }
 
     /// Feeds one event that happened at `now`.
@@ -469,10 +542,19 @@ impl Probe {
     }
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if let Some(Some(until)) = self.paused
+            && now >= until
+        {
+            self.resume();
+            out.push(Action::Note(Note::PauseOver));
+        }
         if now < self.next_tick {
             return;
         }
         self.advance_schedule(now);
+        if self.paused.is_some() {
+            return;
+        }
         if self.busy == Busy::Idle {
             self.due(now, out);
         } else {
@@ -537,6 +619,10 @@ impl Probe {
         let Busy::Check { started } = self.busy else {
             return;
         };
+        if self.paused.is_some() {
+            self.busy = Busy::Idle;
+            return;
+        }
         self.last = Some(result);
         if result.code == 0 {
             let fails = std::mem::take(&mut self.fails);
@@ -650,6 +736,10 @@ impl Probe {
     }
 
     fn hook_done(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.paused.is_some() {
+            self.busy = Busy::Idle;
+            return;
+        }
         match self.busy {
             Busy::FailHook => self.free(now, out),
             Busy::RecoveryHook => self.open_window(now, out),
@@ -1348,6 +1438,119 @@ mod tests {
         r.fault_signal = Some(usr1());
         let mut s = in_recovery(r);
         assert_eq!(s.p.on_stop(), vec![]);
+    }
+
+    // -- maintenance and run-now -----------------------------------------
+
+    #[test]
+    fn a_paused_probe_runs_nothing_and_keeps_its_phase() {
+        let mut s = Sim::new(rules());
+        s.cycle(0, 100, 0);
+        assert_eq!(s.p.pause(None), vec![]);
+        for t in [10_000, 20_300, 30_000] {
+            assert_eq!(s.tick(t), vec![], "tick at {t} ms while paused");
+        }
+        assert_eq!(s.next(), 40_000, "the schedule goes on while paused");
+        assert!(s.p.resume());
+        assert!(!s.p.resume(), "resumed once");
+        assert_eq!(s.tick(39_000), vec![], "no check before the next tick");
+        assert_eq!(s.cycle(40_000, 100, 0), vec![]);
+        assert_eq!(s.next(), 50_000);
+    }
+
+    #[test]
+    fn a_pause_with_an_end_wakes_at_it_and_resumes_by_itself() {
+        let mut s = Sim::new(rules());
+        s.cycle(0, 100, 0);
+        s.p.pause(Some(s.at(25_000)));
+        assert_eq!(s.tick(10_000), vec![]);
+        assert_eq!(s.tick(20_000), vec![]);
+        assert_eq!(s.next(), 25_000, "the pause's end is a wakeup");
+        assert_eq!(s.tick(25_000), vec![Action::Note(Note::PauseOver)]);
+        assert_eq!(s.p.status().paused, None);
+        assert_eq!(s.next(), 30_000, "the next check is the schedule's");
+        assert_eq!(s.cycle(30_000, 100, 0), vec![]);
+    }
+
+    #[test]
+    fn a_pause_ending_on_a_tick_runs_that_tick_check() {
+        let mut s = Sim::new(rules());
+        s.cycle(0, 100, 0);
+        s.p.pause(Some(s.at(20_000)));
+        assert_eq!(s.tick(20_000), vec![Action::Note(Note::PauseOver), Action::StartCheck]);
+    }
+
+    #[test]
+    fn pausing_in_recovery_ends_it_resumes_the_frozen_target_and_forgets_the_count() {
+        let mut r = rules();
+        r.target = TargetKind::Pid;
+        r.fault_signal = Some(Signal::STOP);
+        let mut s = in_recovery(r);
+        assert_eq!(s.p.pause(None), vec![sig(Signal::CONT, Dest::Target)]);
+        let st = s.p.status();
+        assert!(!st.recovery);
+        assert_eq!(st.fails, 0);
+        // The recovery hook under way finishes; nothing follows it.
+        assert_eq!(s.hook_done(22_000), vec![]);
+        assert_eq!(s.p.busy(), Busy::Idle);
+        assert_eq!(s.tick(30_000), vec![]);
+        assert_eq!(s.p.on_stop(), vec![], "nothing frozen any more");
+        s.p.resume();
+        // A failure after the pause starts the count from one: a fail hook, no round.
+        let a = s.cycle(40_000, 100, 1);
+        assert!(matches!(a[..], [Action::RunFailHook(_)]), "{a:?}");
+        assert_eq!(s.p.status().fails, 1);
+    }
+
+    #[test]
+    fn a_check_running_when_paused_counts_for_nothing() {
+        let mut r = rules();
+        r.fail_hook = true;
+        let mut s = Sim::new(r);
+        assert_eq!(s.tick(0), vec![Action::StartCheck]);
+        s.p.pause(None);
+        assert_eq!(s.done(500, 1), vec![], "no hook, no count");
+        assert_eq!(s.p.status().fails, 0);
+        assert_eq!(s.p.status().last, None);
+        assert_eq!(s.p.busy(), Busy::Idle);
+    }
+
+    #[test]
+    fn run_now_starts_a_check_at_once_and_keeps_the_phase() {
+        let mut s = Sim::new(rules());
+        s.cycle(0, 100, 0);
+        assert_eq!(s.p.run_now(s.at(3_000)), Ok(vec![Action::StartCheck]));
+        assert_eq!(s.p.run_now(s.at(3_100)), Err(NotNow::Busy));
+        assert_eq!(s.done(3_200, 0), vec![]);
+        assert_eq!(s.next(), 10_000, "the phase is kept");
+        assert_eq!(s.cycle(10_000, 100, 0), vec![]);
+    }
+
+    #[test]
+    fn run_now_counts_like_any_check_and_answers_busy_during_a_hook() {
+        let mut r = rules();
+        r.threshold = 5;
+        r.fail_hook = true;
+        let mut s = Sim::new(r);
+        s.p.run_now(s.at(0)).unwrap();
+        let a = s.done(100, 1);
+        assert!(matches!(a[..], [Action::RunFailHook(_)]), "{a:?}");
+        assert_eq!(s.p.status().fails, 1);
+        assert_eq!(s.p.run_now(s.at(200)), Err(NotNow::Busy), "the fail hook runs");
+        s.hook_done(300);
+        s.p.pause(None);
+        assert_eq!(s.p.run_now(s.at(400)), Err(NotNow::Paused));
+    }
+
+    #[test]
+    fn the_start_period_end_is_known_until_a_success() {
+        let mut r = rules();
+        r.start_period = 30 * S;
+        let mut s = Sim::new(r);
+        assert_eq!(s.p.status().start_period_end, Some(s.at(30_000)));
+        s.cycle(0, 100, 0);
+        assert_eq!(s.p.status().start_period_end, None);
+        assert_eq!(Sim::new(rules()).p.status().start_period_end, None);
     }
 
     // -- the target --------------------------------------------------------

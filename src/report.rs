@@ -12,6 +12,9 @@ pub fn describe(settings: &Settings) -> String {
 
 fn describe_with(settings: &Settings, containment: &str) -> String {
     let mut out = format!("log = {}\ncontainment = {containment}\n", settings.log.display());
+    let socket = settings.control_socket.as_ref().map_or("none".into(), |p| p.display().to_string());
+    let metrics = settings.metrics_listen.map_or("off".into(), |a| a.to_string());
+    out.push_str(&format!("control_socket = {socket}\nmetrics_listen = {metrics}\n"));
     let one = settings.probes.len() == 1;
     for probe in &settings.probes {
         out.push('\n');
@@ -63,6 +66,8 @@ mod tests {
             probes,
             warnings: Vec::new(),
             config: None,
+            control_socket: None,
+            metrics_listen: None,
         }
     }
 
@@ -74,6 +79,8 @@ mod tests {
             format!(
                 "log = heat.verbose.log\n\
              containment = test\n\
+             control_socket = none\n\
+             metrics_listen = off\n\
              \n\
              [probe.cli]\n\
              check = curl -sf localhost/health_check\n\
@@ -150,6 +157,8 @@ mod tests {
             [
                 "log = heat.verbose.log",
                 "containment = test",
+                "control_socket = none",
+                "metrics_listen = off",
                 "",
                 "[probe.cli]",
                 "check = ./check.sh",

@@ -16,13 +16,16 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::signal::unix::{Signal as Stream, SignalKind, signal};
 use tokio::task::JoinSet;
 
+use crate::board::{Directory, Entry};
 use crate::config::{self, Env, Mode, ProbeConfig, Settings, TargetSpec};
+use crate::control::server::Socket;
 use crate::exec::Stop;
 use crate::log::{Level, Log};
 use crate::reload::{self, Plan};
 use crate::sd_notify::Notifier;
+use crate::metrics::Metrics;
 use crate::supervisor::{
-    Children, Control, ControlTx, Exit, Handover, RunSlots, Shared, Stdout, Supervisor,
+    Asker, Children, Control, ControlTx, Exit, Handover, RunSlots, Shared, Stdout, Supervisor,
 };
 use crate::watch::ConfigWatch;
 
@@ -82,6 +85,39 @@ struct Service {
     owed_status: BTreeSet<String>,
     /// The last reload was refused: the next good one says the error is over.
     reload_failed: bool,
+    /// What the control socket and the metrics server read.
+    directory: Option<Rc<Directory>>,
+    /// Where they listen: changes take effect at the next start.
+    listening: (Option<PathBuf>, Option<std::net::SocketAddr>),
+}
+
+/// What heat listens on besides signals, bound before the log is opened so
+/// that a socket in use is a start error.
+#[derive(Default)]
+pub struct Listeners {
+    pub control: Option<Socket>,
+    pub metrics: Option<std::net::TcpListener>,
+}
+
+impl Listeners {
+    /// Binds what `settings` asks for; the error is one line naming it.
+    pub fn bind(settings: &Settings) -> Result<Listeners, String> {
+        let control = match &settings.control_socket {
+            Some(path) => Some(crate::control::server::bind(path)?),
+            None => None,
+        };
+        let metrics = match settings.metrics_listen {
+            Some(addr) => {
+                let l = std::net::TcpListener::bind(addr).map_err(|e| {
+                    format!("metrics_listen {addr}: cannot listen: {e} (is the port in use?)")
+                })?;
+                l.set_nonblocking(true).map_err(|e| format!("metrics_listen {addr}: {e}"))?;
+                Some(l)
+            }
+            None => None,
+        };
+        Ok(Listeners { control, metrics })
+    }
 }
 
 /// Runs until TERM/INT or, on the command line, a fatal condition.
@@ -93,6 +129,7 @@ pub async fn run(
     slots: usize,
     log: Log,
     mut signals: Signals,
+    listeners: Listeners,
 ) -> Ending {
     let mode = if settings.config.is_some() { Mode::Service } else { Mode::CommandLine };
     let service_mode = mode == Mode::Service;
@@ -107,6 +144,37 @@ pub async fn run(
     let text = format!("started heat {version} (pid {})", std::process::id());
     log.write(SystemTime::now(), Level::Info, "heat", text.as_bytes(), 0);
     let cgroups = contain(&log, &settings.probes);
+    let metrics = listeners.metrics.is_some().then(Metrics::new);
+    let directory = (listeners.control.is_some() || metrics.is_some())
+        .then(|| Rc::new(Directory::new(settings.config.clone())));
+    let mut servers = Vec::new();
+    if let Some(socket) = &listeners.control {
+        let dir = directory.clone().expect("a directory for the socket");
+        match socket.listener() {
+            Ok(l) => {
+                let text = format!("control socket {}", socket.path().display());
+                log.write(SystemTime::now(), Level::Info, "heat", text.as_bytes(), 0);
+                servers.push(tokio::task::spawn_local(crate::control::server::serve(l, dir)));
+            }
+            Err(e) => tracing::error!("control socket {}: {e}", socket.path().display()),
+        }
+    }
+    if let (Some(l), Some(m)) = (listeners.metrics, &metrics) {
+        let dir = directory.clone().expect("a directory for the metrics");
+        match tokio::net::TcpListener::from_std(l) {
+            Ok(l) => {
+                let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                let text = format!("metrics on http://{addr}/metrics");
+                log.write(SystemTime::now(), Level::Info, "heat", text.as_bytes(), 0);
+                let serve = crate::metrics::serve(l, m.clone(), dir, log.clone());
+                servers.push(tokio::task::spawn_local(serve));
+            }
+            Err(e) => tracing::error!("metrics_listen: {e}"),
+        }
+    }
+    if let Some(m) = &metrics {
+        m.reloaded(true, unix_now());
+    }
     let shared = Rc::new(Shared {
         log: log.clone(),
         env: crate::supervisor::child_env(),
@@ -118,6 +186,8 @@ pub async fn run(
         children: Children::Exec,
         slots: RunSlots::new(slots),
         cgroups: cgroups.clone(),
+        boards: directory.is_some(),
+        metrics,
     });
     let mut svc = Service {
         cli,
@@ -132,6 +202,8 @@ pub async fn run(
         status: String::new(),
         owed_status: BTreeSet::new(),
         reload_failed: false,
+        directory,
+        listening: (settings.control_socket.clone(), settings.metrics_listen),
     };
     let mut watch = match &settings.config {
         Some(path) => ConfigWatch::new(path),
@@ -180,7 +252,7 @@ pub async fn run(
                     svc.reload(true);
                 }
             }
-            Some(()) = signals.usr1.recv() => svc.send(Control::Status),
+            Some(()) = signals.usr1.recv() => svc.send(|| Control::Status),
             () = watched(&mut watch), if watch.is_some() => {
                 debounce = Some(Instant::now() + DEBOUNCE);
             }
@@ -200,6 +272,10 @@ pub async fn run(
             }
         }
     }
+    for server in servers {
+        server.abort();
+    }
+    drop(listeners.control);
     if let Some(tree) = cgroups {
         let log = svc.log.clone();
         drop(svc);
@@ -260,13 +336,16 @@ impl Service {
         tracing::error!("{text}");
         self.event(Level::Err, &text);
         self.reload_failed = true;
+        if let Some(m) = &self.shared.metrics {
+            m.reloaded(false, unix_now());
+        }
     }
 
-    fn send(&mut self, c: Control) {
+    fn send(&mut self, c: impl Fn() -> Control) {
         for (name, h) in &self.running {
             // A supervisor that has just returned cannot answer; its
             // replacement will, as soon as it starts.
-            if h.control.send(c).is_err() && c == Control::Status {
+            if let Err(Control::Status) = h.control.send(c()) {
                 self.owed_status.insert(name.clone());
             }
         }
@@ -290,7 +369,7 @@ impl Service {
             self.event(Level::Info, &format!("stopping on {name}"));
         }
         self.stopping = true;
-        self.send(Control::Stop(how));
+        self.send(|| Control::Stop(how));
     }
 
     /// Makes `probes` the configuration in force: starts what is new, retires
@@ -330,6 +409,9 @@ impl Service {
         let t0 = tokio::time::Instant::now().into_std() + phase;
         let (control, rx) = crate::supervisor::control_channel();
         let sup = Box::new(Supervisor::new(cfg, self.shared.clone(), t0, prior));
+        if let (Some(dir), Some(board)) = (&self.directory, sup.board()) {
+            dir.insert(name, Entry { board, asker: Asker::of(&rx) });
+        }
         let owned = name.to_string();
         if self.owed_status.remove(name) {
             let _ = control.send(Control::Status);
@@ -343,6 +425,9 @@ impl Service {
     fn finished(&mut self, name: &str, handover: Handover) {
         tracing::debug!(probe = %name, "probe returned");
         self.running.remove(name);
+        if let Some(dir) = &self.directory {
+            dir.remove(name);
+        }
         if handover.owes_status {
             self.owed_status.insert(name.to_string());
         }
@@ -396,7 +481,17 @@ impl Service {
             self.log.reopen_at(&settings.log);
             self.log_path = settings.log.clone();
         }
+        let listening = (settings.control_socket.clone(), settings.metrics_listen);
+        if listening != self.listening {
+            let text = "control_socket or metrics_listen changed: that takes effect when heat restarts";
+            tracing::warn!("{text}");
+            self.event(Level::Info, text);
+            self.listening = listening;
+        }
         let plan = self.apply(settings.probes);
+        if let Some(m) = &self.shared.metrics {
+            m.reloaded(true, unix_now());
+        }
         let after_failure = std::mem::take(&mut self.reload_failed);
         tracing::info!(
             added = ?plan.added,
@@ -410,6 +505,10 @@ impl Service {
             self.event(Level::Info, &text);
         }
     }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Hands the heap freed after reading a configuration back to the system.

@@ -15,11 +15,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
+use crate::board::{Board, Output, Pause};
 use crate::cgroup;
 use crate::config::{Check, Hook, Mode, ProbeConfig, TargetSpec};
 use crate::exec::{self, Kind, Outcome, Report, Spec, Stop};
+use crate::control::{Answer, Ask};
 use crate::log::{Level, Log};
-use crate::probe::{Action, Busy, CheckResult, Dest, Event, HookEnv, Note, Probe};
+use crate::metrics::{HookKind, HookResult, Metrics, ProbeMetrics};
+use crate::probe::{Action, Busy, CheckResult, Dest, Event, HookEnv, NotNow, Note, Probe};
 use crate::signal::Signal;
 use crate::spawn::{Env, Prepared};
 use crate::target::{self, Target};
@@ -84,6 +87,10 @@ pub struct Shared {
     pub slots: RunSlots,
     /// Where checks and hooks get cgroups of their own; `None`: process groups.
     pub cgroups: Option<crate::cgroup::Tree>,
+    /// Probes publish their state here when a control socket or the
+    /// metrics server reads it.
+    pub boards: bool,
+    pub metrics: Option<Rc<Metrics>>,
 }
 
 /// The checks and hooks that may run at once, as heat's open-file limit
@@ -190,7 +197,7 @@ impl Drop for Tally {
 }
 
 /// heat's requests to a supervisor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Control {
     /// End the running child as asked and return.
     Stop(Stop),
@@ -199,6 +206,8 @@ pub enum Control {
     /// A reload changed or removed the probe: a running hook finishes (within
     /// its hook timeout), a running check is ended, then the supervisor returns.
     Retire,
+    /// From the control socket: answered at once.
+    Ask(Ask, tokio::sync::oneshot::Sender<Answer>),
 }
 
 /// The service's line to one supervisor: a mailbox of a few words instead of
@@ -253,6 +262,29 @@ impl Drop for ControlTx {
 }
 
 pub struct ControlRx(Rc<Mailbox>);
+
+/// The control socket's line to a supervisor: it does not keep the mailbox
+/// open (only the service's [`ControlTx`] does).
+#[derive(Clone)]
+pub struct Asker(std::rc::Weak<Mailbox>);
+
+impl Asker {
+    pub fn of(rx: &ControlRx) -> Asker {
+        Asker(Rc::downgrade(&rx.0))
+    }
+
+    /// The supervisor's answer; [`Answer::Stopping`] once it has returned.
+    pub async fn ask(&self, ask: Ask) -> Answer {
+        let Some(mailbox) = self.0.upgrade().filter(|m| !m.closed.get()) else {
+            return Answer::Stopping;
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        mailbox.queue.borrow_mut().push_back(Control::Ask(ask, tx));
+        mailbox.wake();
+        drop(mailbox);
+        rx.await.unwrap_or(Answer::Stopping)
+    }
+}
 
 impl ControlRx {
     /// The next message; `None` once the service dropped its end and every
@@ -403,6 +435,11 @@ pub struct Handover {
     dead: Vec<u32>,
     /// heat asked for a state entry (USR1) that this supervisor did not write.
     pub owes_status: bool,
+    /// A maintenance pause outlives a reload.
+    pause: Option<Pause>,
+    outputs: std::collections::VecDeque<Output>,
+    /// Counters go on across a reload.
+    metrics: Option<ProbeMetrics>,
 }
 
 pub struct Supervisor {
@@ -421,6 +458,11 @@ pub struct Supervisor {
     /// A target sent a stopping signal in this turn: a hook started after
     /// it waits for the stop to take effect, so it sees the target frozen.
     freezing: Option<u32>,
+    /// Published for the control socket and the metrics server.
+    board: Option<Rc<Board>>,
+    metrics: Option<ProbeMetrics>,
+    /// The maintenance pause in force (the probe knows only its end).
+    pause: Option<Pause>,
 }
 
 impl Supervisor {
@@ -439,10 +481,32 @@ impl Supervisor {
         rules.service = shared.on_trouble() == OnTrouble::Log;
         let mut probe = Probe::new(rules, t0);
         let mut inherited = None;
-        if let Some(prior) = prior.filter(|p| p.target.is_some() && p.target == cfg.target) {
-            probe.inherit_dead(&prior.dead);
-            inherited = prior.live;
+        let (mut pause, mut outputs, mut metrics) = (None, Default::default(), None);
+        if let Some(mut prior) = prior {
+            if prior.target.is_some() && prior.target == cfg.target {
+                probe.inherit_dead(&prior.dead);
+                inherited = prior.live.take();
+            }
+            pause = prior.pause.take();
+            outputs = std::mem::take(&mut prior.outputs);
+            metrics = prior.metrics.take();
         }
+        if let Some(p) = &pause {
+            probe.pause(p.until);
+        }
+        let board = shared.boards.then(|| {
+            let board = Board::new(probe.status());
+            board.update(|v| {
+                v.pause = pause.clone();
+                v.outputs = outputs;
+            });
+            Rc::new(board)
+        });
+        let metrics = match (metrics, &shared.metrics) {
+            (Some(m), _) => Some(m),
+            (None, Some(families)) => Some(families.probe(&cfg.name)),
+            (None, None) => None,
+        };
         Supervisor {
             check_spec,
             tally: Tally { shared: shared.clone(), failing: false, recovering: false },
@@ -454,6 +518,87 @@ impl Supervisor {
             inherited,
             running: None,
             freezing: None,
+            board,
+            metrics,
+            pause,
+        }
+    }
+
+    /// What the control socket reads; `None` when nothing reads it.
+    pub fn board(&self) -> Option<Rc<Board>> {
+        self.board.clone()
+    }
+
+    /// Makes the probe's state visible: the failing and recovering counts,
+    /// the board, the metrics' gauges.
+    fn publish(&mut self) {
+        let s = self.probe.status();
+        let paused = s.paused.is_some();
+        self.tally.set(s.fails > 0 && !paused, s.recovery);
+        if let Some(m) = &self.metrics {
+            m.state(s.fails, s.recovery, paused);
+        }
+        if let Some(board) = &self.board {
+            let target_pid = self.target.as_ref().map(Target::pid);
+            board.update(|v| {
+                v.status = s;
+                v.target_pid = target_pid;
+                v.pause.clone_from(&self.pause);
+            });
+        }
+    }
+
+    /// A request from the control socket.
+    fn ask(&mut self, ask: Ask) -> Result<Answer, Fatal> {
+        let now = now();
+        let unix_now = unix(SystemTime::now());
+        match ask {
+            Ask::Pause { until, reason, by } => {
+                let actions = self.probe.pause(until.map(|d| now + d));
+                let length = match until {
+                    Some(d) => format!("for {}", humantime::format_duration(d)),
+                    None => "until resumed".to_string(),
+                };
+                let why = if reason.is_empty() { String::new() } else { format!(": {reason}") };
+                tracing::info!(probe = %self.cfg.name, %by, %length, %reason, "paused");
+                self.event(Level::Info, &format!("paused by {by} {length}{why}"));
+                self.pause = Some(Pause {
+                    reason,
+                    by,
+                    since_unix: unix_now,
+                    until: until.map(|d| now + d),
+                    until_unix: until.map(|d| unix_now + d.as_secs()),
+                });
+                self.execute(actions, " (paused)")?;
+                Ok(Answer::Paused)
+            }
+            Ask::Resume { by } => {
+                if !self.probe.resume() {
+                    return Ok(Answer::NotPaused);
+                }
+                let since = self.pause.take().map_or(unix_now, |p| p.since_unix);
+                let length = humantime::format_duration(Duration::from_secs(
+                    unix_now.saturating_sub(since),
+                ));
+                tracing::info!(probe = %self.cfg.name, %by, "resumed");
+                self.event(Level::Info, &format!("resumed by {by} (paused {length})"));
+                Ok(Answer::Resumed)
+            }
+            Ask::RunNow { by } => match self.probe.run_now(now) {
+                Ok(actions) => {
+                    let checks = self.board.as_ref().map_or(0, |b| b.checks.get());
+                    tracing::info!(probe = %self.cfg.name, %by, "check run now");
+                    self.event(Level::Info, &format!("check run now, asked by {by}"));
+                    self.execute(actions, "")?;
+                    Ok(Answer::Started { checks })
+                }
+                Err(NotNow::Paused) => Ok(Answer::IsPaused),
+                Err(NotNow::Busy) => Ok(Answer::Busy(match self.probe.busy() {
+                    Busy::FailHook => "fail hook",
+                    Busy::RecoveryHook => "recovery hook",
+                    _ => "check",
+                })),
+            },
         }
     }
 
@@ -467,11 +612,13 @@ impl Supervisor {
         }
         // The ways out are rare: boxed, they keep every probe's task small.
         let mut timer = timer::Timer::new(self.probe.next_wakeup());
+        self.publish();
         loop {
             // A probe that is always due must still let the other probes, heat's
             // signals and the watchdog run: yield once the task's budget is spent.
             tokio::task::consume_budget().await;
-            timer.reset(self.probe.next_wakeup());
+            let due = self.probe.next_wakeup();
+            timer.reset(due);
             let event = tokio::select! {
                 () = &mut timer => Some(Event::Tick),
                 report = poll_running(&mut self.running) => {
@@ -488,6 +635,16 @@ impl Supervisor {
                 msg = control.recv() => match msg {
                     Some(Control::Status) => {
                         self.status();
+                        None
+                    }
+                    Some(Control::Ask(ask, reply)) => {
+                        match self.ask(ask) {
+                            Ok(answer) => {
+                                let _ = reply.send(answer);
+                            }
+                            Err(fatal) => return Box::pin(self.fatal(fatal)).await,
+                        }
+                        self.publish();
                         None
                     }
                     Some(Control::Stop(how)) => {
@@ -508,7 +665,14 @@ impl Supervisor {
             if let Some(event) = event {
                 let tick = event == Event::Tick;
                 let busy = self.probe.busy() != Busy::Idle;
-                let actions = self.probe.on(event, now());
+                let at = now();
+                let actions = self.probe.on(event, at);
+                if tick
+                    && let Some(m) = &self.metrics
+                    && actions.contains(&Action::StartCheck)
+                {
+                    m.late(at.saturating_duration_since(due));
+                }
                 if tick {
                     // Fields are only evaluated when DEBUG is on.
                     tracing::debug!(
@@ -521,8 +685,7 @@ impl Supervisor {
                 if let Err(fatal) = self.execute(actions, "") {
                     return Box::pin(self.fatal(fatal)).await;
                 }
-                let s = self.probe.status();
-                self.tally.set(s.fails > 0, s.recovery);
+                self.publish();
             }
         }
     }
@@ -532,13 +695,22 @@ impl Supervisor {
         // to write: the receiver is dropped with this supervisor.
         let mut owes_status = false;
         while let Some(c) = control.try_recv() {
-            owes_status |= c == Control::Status;
+            match c {
+                Control::Status => owes_status = true,
+                Control::Ask(_, reply) => {
+                    let _ = reply.send(Answer::Stopping);
+                }
+                Control::Stop(_) | Control::Retire => {}
+            }
         }
         Handover {
             target: self.cfg.target.clone(),
             live: self.target.take(),
             dead: self.probe.dead().to_vec(),
             owes_status,
+            pause: self.pause.take(),
+            outputs: self.board.as_ref().map(|b| b.view().outputs.clone()).unwrap_or_default(),
+            metrics: self.metrics.take(),
         }
     }
 
@@ -598,10 +770,20 @@ impl Supervisor {
                 format!("skipped {signal}: target pid {dead} exited, waiting for its pidfile")
             }
             Note::SignalSkipped { signal, seeking: None } => format!("skipped {signal}: no target"),
+            Note::PauseOver => "pause over: checks run again".to_string(),
         }
     }
 
-    fn note(&self, note: &Note) {
+    fn note(&mut self, note: &Note) {
+        match note {
+            Note::PauseOver => self.pause = None,
+            Note::RecoveryRound { .. } => {
+                if let Some(m) = &self.metrics {
+                    m.round();
+                }
+            }
+            _ => {}
+        }
         let probe = &self.cfg.name;
         match note {
             Note::StartPeriod => tracing::info!(%probe, "failure in the start period, not counted"),
@@ -617,6 +799,7 @@ impl Supervisor {
             Note::SignalSkipped { signal, .. } => {
                 tracing::info!(%probe, %signal, "signal skipped: no live target")
             }
+            Note::PauseOver => tracing::info!(%probe, "pause over"),
         }
         let level = if note.is_error() { Level::Err } else { Level::Info };
         self.event(level, &self.note_text(note));
@@ -754,6 +937,7 @@ impl Supervisor {
             return Ok(Some(if job == Job::Check { Event::CheckNotRun } else { Event::HookDone }));
         }
         self.log_run(job, &report, started);
+        self.count(job, &report, started);
         let pid = report.pid.unwrap_or(0);
         let trouble = match report.outcome {
             Outcome::Signaled(signal) => Some(Fatal::Killed { run: self.run_of(job), pid, signal }),
@@ -780,6 +964,36 @@ impl Supervisor {
             out.line(ended_unix, code);
         }
         Ok(Some(Event::CheckDone(CheckResult { code, pid: report.pid, ended_unix })))
+    }
+
+    /// A finished run in the metrics and on the board.
+    fn count(&self, job: Job, report: &Report, started: Instant) {
+        let ran = now().saturating_duration_since(started);
+        let kind = match job {
+            Job::Check => {
+                let Some(code) = code_of(&report.outcome) else {
+                    return;
+                };
+                if let Some(m) = &self.metrics {
+                    m.check(code, ran);
+                }
+                if let Some(board) = &self.board {
+                    board.checks.set(board.checks.get() + 1);
+                    board.update(|v| v.last_duration = Some(ran));
+                }
+                return;
+            }
+            Job::FailHook => HookKind::Fail,
+            Job::RecoveryHook => HookKind::Recovery,
+        };
+        let result = match report.outcome {
+            Outcome::Exited(0) => HookResult::Success,
+            Outcome::TimedOut => HookResult::Timeout,
+            _ => HookResult::Failure,
+        };
+        if let Some(m) = &self.metrics {
+            m.hook(kind, result);
+        }
     }
 
     fn run_of(&self, job: Job) -> Run {
@@ -834,8 +1048,8 @@ impl Supervisor {
             Outcome::Exited(0) | Outcome::Ended => Level::Info,
             _ => Level::Fail,
         };
-        match marker {
-            None => self.write(report.ended, level, &name, &report.output, report.dropped),
+        let body = match marker {
+            None => std::borrow::Cow::Borrowed(&report.output[..]),
             Some(m) => {
                 let mut body = Vec::with_capacity(report.output.len() + m.len() + 10);
                 body.extend_from_slice(&report.output);
@@ -843,8 +1057,19 @@ impl Supervisor {
                     body.push(b'\n');
                 }
                 body.extend_from_slice(format!("[heat: {m}]\n").as_bytes());
-                self.write(report.ended, level, &name, &body, report.dropped);
+                body.into()
             }
+        };
+        self.write(report.ended, level, &name, &body, report.dropped);
+        if job == Job::Check
+            && let Some(board) = &self.board
+        {
+            board.keep_output(Output {
+                ended_unix: unix(report.ended),
+                code: code_of(&report.outcome),
+                duration: now().saturating_duration_since(started),
+                text: String::from_utf8_lossy(&body).into_owned(),
+            });
         }
     }
 
@@ -856,13 +1081,19 @@ impl Supervisor {
                 self.event(Level::Info, &format!("raised {signal} on heat (no target)"));
                 // The signals allowed here are standard ones heat handles or
                 // ignores (config), all of which nix names.
-                if let Ok(sig) = nix::sys::signal::Signal::try_from(signal.number()) {
-                    let _ = nix::sys::signal::raise(sig);
+                if let Ok(sig) = nix::sys::signal::Signal::try_from(signal.number())
+                    && nix::sys::signal::raise(sig).is_ok()
+                    && let Some(m) = &self.metrics
+                {
+                    m.signal(signal);
                 }
             }
             Dest::Target => match &self.target {
                 Some(t) => match t.signal(signal) {
                     Ok(()) => {
+                        if let Some(m) = &self.metrics {
+                            m.signal(signal);
+                        }
                         tracing::info!(probe = %self.cfg.name, %signal, pid = t.pid(), "signal sent");
                         if signal.is_stopping() {
                             self.freezing = Some(t.pid());
@@ -937,6 +1168,10 @@ impl Supervisor {
                                 continue;
                             }
                             Some(Control::Retire) => continue,
+                            Some(Control::Ask(_, reply)) => {
+                                let _ = reply.send(Answer::Stopping);
+                                continue;
+                            }
                             // heat is going away: do not wait on a hook any longer.
                             None => {
                                 listening = false;
@@ -1454,6 +1689,8 @@ mod tests {
                 children: Children::Scripted(script.clone()),
                 slots: RunSlots::default(),
                 cgroups: None,
+                boards: false,
+                metrics: None,
             });
             Bench { script, shared, _dir: dir }
         }
@@ -1640,6 +1877,8 @@ mod tests {
                     children: Children::Exec,
                     slots: RunSlots::default(),
                     cgroups: None,
+                    boards: false,
+                    metrics: None,
                 });
                 let (control, rx) = control_channel();
                 let sup = Box::new(Supervisor::new(Arc::new(cfg), shared, now(), None));

@@ -46,6 +46,20 @@ pub struct Args {
     #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
     pub log: Option<PathBuf>,
 
+    /// The control socket for `heat status`, `pause`, `resume` and `run`
+    ///
+    /// Service mode uses /run/heat/heat.sock by default (as root; otherwise
+    /// $XDG_RUNTIME_DIR/heat.sock), or the file's control_socket; on the command line
+    /// there is none unless this is given.
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
+    pub control_socket: Option<PathBuf>,
+
+    /// Serve Prometheus metrics on this address (GET /metrics, /status.json)
+    ///
+    /// Off unless given here or as the file's metrics_listen; for example 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+
     /// Service mode: run the probes of this heat.toml
     #[arg(short, long, value_name = "PATH", value_hint = ValueHint::FilePath)]
     pub config: Option<PathBuf>,

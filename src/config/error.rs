@@ -179,6 +179,10 @@ pub enum Reason {
     HeatsEnv,
     #[error("not a percentage of one CPU (50%, 200%)")]
     NotAPercentage,
+    #[error("not an address: give host:port, such as 127.0.0.1:9464")]
+    NotAnAddress,
+    #[error("give the socket's path, or false for none")]
+    SocketOn,
     #[error("no such user")]
     NoSuchUser,
     #[error("no such group")]

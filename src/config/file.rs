@@ -16,7 +16,7 @@ use super::env::{Env, Mode};
 use super::options::{Command, Layer, Locate, Origin, Raw, RawCheck, RawTarget, Table};
 use super::paths::{check_log, vet_config};
 use super::validate::validate_probe;
-use super::{Args, ConfigError, DEFAULT_LOG, Settings, cli_layer};
+use super::{Args, ConfigError, DEFAULT_LOG, Reason, Settings, cli_layer};
 use crate::text::show_path;
 
 /// The name of the probe a command line adds beside the file's.
@@ -26,9 +26,19 @@ pub const CLI_PROBE: &str = "cli";
 #[serde(deny_unknown_fields)]
 struct RawFile {
     log: Option<Spanned<String>>,
+    control_socket: Option<Spanned<SocketKey>>,
+    metrics_listen: Option<Spanned<String>>,
     defaults: Option<Table>,
     #[serde(default)]
     probe: BTreeMap<Spanned<String>, Spanned<Table>>,
+}
+
+/// `control_socket = "/run/heat/heat.sock"` or `false`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SocketKey {
+    Path(String),
+    On(bool),
 }
 
 /// Where values of one file come from.
@@ -180,6 +190,27 @@ pub fn parse(text: &str, path: &Path, cli: &Args, env: &Env) -> Result<Settings,
         },
     };
     check_log(&log, &cwd_env)?;
+    let control_socket = match (&cli.control_socket, &file.control_socket) {
+        (Some(flag), _) => Some(cwd_env.resolve(flag)),
+        (None, Some(key)) => match key.get_ref() {
+            SocketKey::Path(p) => Some(dir.join(p)),
+            SocketKey::On(false) => None,
+            SocketKey::On(true) => {
+                let origin = src.origin(key.span(), "control_socket");
+                return Err(ConfigError::value(origin, "true", Reason::SocketOn));
+            }
+        },
+        (None, None) => crate::control::default_socket(),
+    };
+    let metrics_listen = match (&cli.metrics_listen, &file.metrics_listen) {
+        (Some(_), _) => super::metrics_flag(cli)?,
+        (None, Some(key)) => Some(super::listen_address(&Raw {
+            value: key.get_ref().clone(),
+            text: key.get_ref().clone(),
+            origin: src.origin(key.span(), "metrics_listen"),
+        })?),
+        (None, None) => None,
+    };
     Ok(Settings {
         log: log.value,
         quiet: cli.quiet,
@@ -188,6 +219,8 @@ pub fn parse(text: &str, path: &Path, cli: &Args, env: &Env) -> Result<Settings,
         probes,
         warnings,
         config: Some(path.to_path_buf()),
+        control_socket,
+        metrics_listen,
     })
 }
 

@@ -184,6 +184,10 @@ pub struct Settings {
     pub warnings: Vec<String>,
     /// Service mode: the heat.toml the probes came from.
     pub config: Option<PathBuf>,
+    /// Where `heat status` and friends reach this heat; `None`: nowhere.
+    pub control_socket: Option<PathBuf>,
+    /// Where Prometheus scrapes heat; `None`: no port is opened.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
@@ -224,7 +228,34 @@ pub fn settings_from_cli(cli: &Args, env: &Env) -> Result<Settings, ConfigError>
         probes: vec![probe],
         warnings,
         config: None,
+        control_socket: cli.control_socket.as_ref().map(|p| env.resolve(p)),
+        metrics_listen: metrics_flag(cli)?,
     })
+}
+
+/// `--metrics-listen`, when given.
+pub(super) fn metrics_flag(cli: &Args) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    let Some(text) = &cli.metrics_listen else {
+        return Ok(None);
+    };
+    let raw = Raw { value: text.clone(), text: text.clone(), origin: flag("--metrics-listen") };
+    listen_address(&raw).map(Some)
+}
+
+/// `host:port` (an IP literal, or `localhost`) for the metrics server.
+pub(crate) fn listen_address(raw: &Raw<String>) -> Result<std::net::SocketAddr, ConfigError> {
+    use std::net::{Ipv4Addr, SocketAddr};
+    if let Ok(addr) = raw.value.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    // `localhost` is the one name taken: no resolver is asked at start.
+    match raw.value.rsplit_once(':') {
+        Some(("localhost", port)) => port
+            .parse::<u16>()
+            .map(|port| SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+            .map_err(|_| raw.error(Reason::NotAnAddress)),
+        _ => Err(raw.error(Reason::NotAnAddress)),
+    }
 }
 
 fn flag(name: &str) -> Origin {

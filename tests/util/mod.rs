@@ -417,7 +417,26 @@ impl<'a> Heat<'a> {
     }
 
     /// Like `start`, letting the test adjust the command (env, a piped stdout).
+    /// A service heat gets a control socket in the test dir unless the test
+    /// names one: tests in parallel would meet at the default path.
     pub fn start_with(
+        fx: &'a Fixture,
+        args: &[&str],
+        adjust: impl FnOnce(&mut Command),
+    ) -> Heat<'a> {
+        let service = args.iter().any(|a| *a == "-c" || *a == "--config");
+        let named = args.iter().any(|a| a.starts_with("--control-socket"));
+        if service && !named && !args.contains(&"-t") {
+            let socket = fx.path("heat.sock").display().to_string();
+            let mut with: Vec<&str> = vec!["--control-socket", &socket];
+            with.extend_from_slice(args);
+            return Self::start_raw(fx, &with, adjust);
+        }
+        Self::start_raw(fx, args, adjust)
+    }
+
+    /// Exactly these arguments.
+    pub fn start_raw(
         fx: &'a Fixture,
         args: &[&str],
         adjust: impl FnOnce(&mut Command),
