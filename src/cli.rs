@@ -20,6 +20,13 @@ Examples:
   heat -i 10s --pidfile /run/nginx.pid --signal USR1 --recovery ./restart.sh -- nc -z localhost 80
   heat -s ./check.sh --fail ./notify.sh --threshold 3 --recovery ./repair.sh
 
+Ask a running heat through its control socket (see heat status --help):
+  heat status [NAME...] [--json] [--output]   0 healthy, 1 failing, 3 not running, 4 unknown
+  heat pause NAME... [--for 30m] [--reason TEXT]
+  heat resume NAME...
+  heat run NAME
+A check program of one of these names is given after --: heat -i 5 -- status.
+
 Exit status: 0 stopped by TERM/INT, 1 fatal (the target or a check died), 2 bad usage.";
 
 #[derive(Parser, Debug, Clone, Default)]

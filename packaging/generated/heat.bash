@@ -23,7 +23,7 @@ _heat() {
 
     case "${cmd}" in
         heat)
-            opts="-s -i -c -t -q -v -h -V --script --pid --pidfile --interval --timeout --signal --fail --recovery --threshold --start-period --recovery-timeout --fault-signal --success-signal --hook-timeout --max-output --user --group --hook-user --workdir --env --memory-max --pids-max --cpu-max --log --config --check-config --quiet --verbose --help --version"
+            opts="-s -i -c -t -q -v -h -V --script --pid --pidfile --interval --timeout --signal --fail --recovery --threshold --start-period --recovery-timeout --fault-signal --success-signal --hook-timeout --max-output --user --group --hook-user --workdir --env --memory-max --pids-max --cpu-max --log --control-socket --metrics-listen --config --check-config --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -213,6 +213,25 @@ _heat() {
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o filenames
                     fi
+                    return 0
+                    ;;
+                --control-socket)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --metrics-listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --config)

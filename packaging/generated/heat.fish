@@ -118,6 +118,8 @@ complete -c heat -l memory-max -d 'Memory limit of each check\'s and hook\'s cgr
 complete -c heat -l pids-max -d 'Most processes in each check\'s and hook\'s cgroup (pids.max) [default: none]' -r -f
 complete -c heat -l cpu-max -d 'CPU time of each check\'s and hook\'s cgroup, as 50% of one CPU (cpu.max) [default: none]' -r -f
 complete -c heat -l log -d 'The verbose log, appended to [default: heat.verbose.log]' -r -F
+complete -c heat -l control-socket -d 'The control socket for `heat status`, `pause`, `resume` and `run`' -r -F
+complete -c heat -l metrics-listen -d 'Serve Prometheus metrics on this address (GET /metrics, /status.json)' -r
 complete -c heat -s c -l config -d 'Service mode: run the probes of this heat.toml' -r -F
 complete -c heat -s t -l check-config -d 'Validate, print the effective settings and exit (0 valid, 2 not)'
 complete -c heat -s q -l quiet -d 'No per-check line on stdout'
