@@ -698,6 +698,8 @@ fn verify(fx: &Fixture, probes: &[Probe], run: &Run) -> Report {
                     });
                 }
                 last_reload_failed = false;
+            } else if t.starts_with("control socket ") {
+                // Where `heat status` reaches this heat.
             } else if t.starts_with("containment: ") || t.starts_with("ended ") {
                 // What contains checks, and a previous life's leftovers ended.
             } else if t.starts_with("started heat ") {
