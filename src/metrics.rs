@@ -79,9 +79,13 @@ pub enum HookResult {
     Timeout,
 }
 
-const HOOK_KINDS: [(HookKind, &str); 2] = [(HookKind::Fail, "fail"), (HookKind::Recovery, "recovery")];
-const HOOK_RESULTS: [(HookResult, &str); 3] =
-    [(HookResult::Success, "success"), (HookResult::Failure, "failure"), (HookResult::Timeout, "timeout")];
+const HOOK_KINDS: [(HookKind, &str); 2] =
+    [(HookKind::Fail, "fail"), (HookKind::Recovery, "recovery")];
+const HOOK_RESULTS: [(HookResult, &str); 3] = [
+    (HookResult::Success, "success"),
+    (HookResult::Failure, "failure"),
+    (HookResult::Timeout, "timeout"),
+];
 
 /// Every family heat exports.
 pub struct Metrics {
@@ -199,7 +203,8 @@ impl Metrics {
     /// The handles of probe `name`, its series created as they are needed.
     pub fn probe(self: &Rc<Metrics>, name: &str) -> ProbeMetrics {
         let label = ProbeLabel { probe: name.to_string() };
-        let counter = |result| self.checks.get_or_create_owned(&CheckLabels { probe: name.into(), result });
+        let counter =
+            |result| self.checks.get_or_create_owned(&CheckLabels { probe: name.into(), result });
         ProbeMetrics {
             duration: self.duration.get_or_create_owned(&label),
             ok: counter("success"),
@@ -247,7 +252,8 @@ impl ProbeMetrics {
         self.duration.observe(ran.as_secs_f64());
         if code == 0 { &self.ok } else { &self.failed }.inc();
         let mut success = self.success.borrow_mut();
-        let gauge = success.get_or_insert_with(|| self.families.success.get_or_create_owned(&self.label));
+        let gauge =
+            success.get_or_insert_with(|| self.families.success.get_or_create_owned(&self.label));
         gauge.set(i64::from(code == 0));
     }
 
@@ -372,11 +378,9 @@ fn answer<B>(req: &hyper::Request<B>, metrics: &Metrics, directory: &Directory, 
         (&Method::GET, _) => {
             (StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "not found\n".to_string())
         }
-        _ => (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "text/plain; charset=utf-8",
-            "only GET\n".to_string(),
-        ),
+        _ => {
+            (StatusCode::METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", "only GET\n".to_string())
+        }
     };
     let mut page = hyper::Response::new(http_body_util::Full::new(body.into()));
     *page.status_mut() = status;

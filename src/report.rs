@@ -12,7 +12,8 @@ pub fn describe(settings: &Settings) -> String {
 
 fn describe_with(settings: &Settings, containment: &str) -> String {
     let mut out = format!("log = {}\ncontainment = {containment}\n", settings.log.display());
-    let socket = settings.control_socket.as_ref().map_or("none".into(), |p| p.display().to_string());
+    let socket =
+        settings.control_socket.as_ref().map_or("none".into(), |p| p.display().to_string());
     let metrics = settings.metrics_listen.map_or("off".into(), |a| a.to_string());
     out.push_str(&format!("control_socket = {socket}\nmetrics_listen = {metrics}\n"));
     let one = settings.probes.len() == 1;

@@ -21,9 +21,9 @@ use crate::config::{self, Env, Mode, ProbeConfig, Settings, TargetSpec};
 use crate::control::server::Socket;
 use crate::exec::Stop;
 use crate::log::{Level, Log};
+use crate::metrics::Metrics;
 use crate::reload::{self, Plan};
 use crate::sd_notify::Notifier;
-use crate::metrics::Metrics;
 use crate::supervisor::{
     Asker, Children, Control, ControlTx, Exit, Handover, RunSlots, Shared, Stdout, Supervisor,
 };
@@ -483,7 +483,8 @@ impl Service {
         }
         let listening = (settings.control_socket.clone(), settings.metrics_listen);
         if listening != self.listening {
-            let text = "control_socket or metrics_listen changed: that takes effect when heat restarts";
+            let text =
+                "control_socket or metrics_listen changed: that takes effect when heat restarts";
             tracing::warn!("{text}");
             self.event(Level::Info, text);
             self.listening = listening;

@@ -18,8 +18,8 @@ use tokio::sync::watch;
 use crate::board::{Board, Output, Pause};
 use crate::cgroup;
 use crate::config::{Check, Hook, Mode, ProbeConfig, TargetSpec};
-use crate::exec::{self, Kind, Outcome, Report, Spec, Stop};
 use crate::control::{Answer, Ask};
+use crate::exec::{self, Kind, Outcome, Report, Spec, Stop};
 use crate::log::{Level, Log};
 use crate::metrics::{HookKind, HookResult, Metrics, ProbeMetrics};
 use crate::probe::{Action, Busy, CheckResult, Dest, Event, HookEnv, NotNow, Note, Probe};
@@ -577,9 +577,8 @@ impl Supervisor {
                     return Ok(Answer::NotPaused);
                 }
                 let since = self.pause.take().map_or(unix_now, |p| p.since_unix);
-                let length = humantime::format_duration(Duration::from_secs(
-                    unix_now.saturating_sub(since),
-                ));
+                let length =
+                    humantime::format_duration(Duration::from_secs(unix_now.saturating_sub(since)));
                 tracing::info!(probe = %self.cfg.name, %by, "resumed");
                 self.event(Level::Info, &format!("resumed by {by} (paused {length})"));
                 Ok(Answer::Resumed)

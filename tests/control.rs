@@ -56,7 +56,10 @@ fn status(h: &Heat, names: &[&str]) -> Value {
 }
 
 fn probe<'v>(doc: &'v Value, name: &str) -> &'v Value {
-    doc["probes"].as_array().and_then(|a| a.iter().find(|p| p["name"] == name)).unwrap_or(&Value::Null)
+    doc["probes"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["name"] == name))
+        .unwrap_or(&Value::Null)
 }
 
 /// Waits until probe `name` has finished at least `n` checks.
@@ -110,7 +113,10 @@ fn status_shows_a_table_a_documented_json_and_supervisorctl_exit_codes() {
     let (code, out, err) = client(&fx, &["status", "-c", CONF]);
     h.ensure(code == 1, format!("a failing probe: exit 1, got {code}: {err}"));
     let lines: Vec<&str> = out.lines().collect();
-    h.ensure(lines[0].starts_with("PROBE") && lines[0].contains("STATE"), format!("header:\n{out}"));
+    h.ensure(
+        lines[0].starts_with("PROBE") && lines[0].contains("STATE"),
+        format!("header:\n{out}"),
+    );
     let row = |name: &str| lines.iter().find(|l| l.starts_with(name)).copied().unwrap_or("");
     h.ensure(row("good").contains(" ok "), format!("good is ok:\n{out}"));
     h.ensure(row("bad").contains("failing "), format!("bad is failing N:\n{out}"));
@@ -120,21 +126,36 @@ fn status_shows_a_table_a_documented_json_and_supervisorctl_exit_codes() {
     let (code, _, err) = client(&fx, &["status", "good", "-c", CONF]);
     h.ensure(code == 0, format!("all shown healthy: exit 0, got {code}: {err}"));
     let (code, _, err) = client(&fx, &["status", "good", "nope", "-c", CONF]);
-    h.ensure(code == 4 && err.contains("no probe nope"), format!("unknown probe: 4, got {code}: {err}"));
+    h.ensure(
+        code == 4 && err.contains("no probe nope"),
+        format!("unknown probe: 4, got {code}: {err}"),
+    );
     let (code, _, err) = client(&fx, &["status", "--socket", SOCK, "good"]);
     h.ensure(code == 0, format!("--socket: exit {code}: {err}"));
 
     let doc = status(&h, &[]);
     h.ensure(doc["v"] == 1 && doc["ok"] == true, format!("versioned reply: {doc}"));
     h.ensure(doc["heat"]["pid"] == h.pid(), format!("heat's pid: {doc}"));
-    h.ensure(doc["heat"]["version"].is_string() && doc["heat"]["started_unix"].is_u64(), format!("{doc}"));
+    h.ensure(
+        doc["heat"]["version"].is_string() && doc["heat"]["started_unix"].is_u64(),
+        format!("{doc}"),
+    );
     let bad = probe(&doc, "bad");
     h.ensure(bad["state"] == "failing" && bad["fails"].as_u64() >= Some(2), format!("bad: {bad}"));
     h.ensure(bad["last"]["code"] == 3, format!("bad's code: {bad}"));
-    h.ensure(bad["last"]["duration_seconds"].as_f64().is_some_and(|d| d > 0.0 && d < 5.0), format!("{bad}"));
+    h.ensure(
+        bad["last"]["duration_seconds"].as_f64().is_some_and(|d| d > 0.0 && d < 5.0),
+        format!("{bad}"),
+    );
     h.ensure(bad["last"]["age_seconds"].as_u64().is_some_and(|a| a < 5), format!("{bad}"));
-    h.ensure(bad["last"]["ended_unix"].as_u64().is_some_and(|t| t.abs_diff(unix_now()) < 5), format!("{bad}"));
-    h.ensure(bad["next_check_in_seconds"].as_f64().is_some_and(|n| n <= 0.1), format!("next: {bad}"));
+    h.ensure(
+        bad["last"]["ended_unix"].as_u64().is_some_and(|t| t.abs_diff(unix_now()) < 5),
+        format!("{bad}"),
+    );
+    h.ensure(
+        bad["next_check_in_seconds"].as_f64().is_some_and(|n| n <= 0.1),
+        format!("next: {bad}"),
+    );
     for key in ["target_pid", "running", "pause", "recovery_round"] {
         h.ensure(bad.get(key).is_some(), format!("bad has {key}: {bad}"));
     }
@@ -147,7 +168,10 @@ fn status_shows_a_table_a_documented_json_and_supervisorctl_exit_codes() {
     let doc: Value = serde_json::from_str(&out).expect("json");
     let runs = probe(&doc, "bad")["output"].as_array().cloned().unwrap_or_default();
     h.ensure(runs.len() == 5, format!("five runs kept: {out}"));
-    h.ensure(runs.iter().all(|r| r["output"] == "bad output\n" && r["code"] == 3), format!("{out}"));
+    h.ensure(
+        runs.iter().all(|r| r["output"] == "bad output\n" && r["code"] == 3),
+        format!("{out}"),
+    );
     let (_, out, _) = client(&fx, &["status", "bad", "--output", "-c", CONF]);
     h.ensure(out.matches("bad output").count() == 5, format!("table --output:\n{out}"));
     h.stop();
@@ -173,8 +197,12 @@ threshold = 1000
         ),
     );
     wait_checks(&h, "p", 2);
-    let (code, out, err) = client(&fx, &["pause", "p", "--for", "1500ms", "--reason", "db migration", "-c", CONF]);
-    h.ensure(code == 0 && out.contains("p: paused for 1s 500ms"), format!("pause: {code} {out} {err}"));
+    let (code, out, err) =
+        client(&fx, &["pause", "p", "--for", "1500ms", "--reason", "db migration", "-c", CONF]);
+    h.ensure(
+        code == 0 && out.contains("p: paused for 1s 500ms"),
+        format!("pause: {code} {out} {err}"),
+    );
     let entry = wait_probe_event(&h, "p", "paused by uid 0");
     h.ensure(entry.contains("for 1s 500ms: db migration"), format!("the pause entry: {entry}"));
 
@@ -182,10 +210,16 @@ threshold = 1000
     let p = probe(&doc, "p");
     h.ensure(p["state"] == "paused" && p["fails"] == 0, format!("paused, count forgotten: {p}"));
     h.ensure(p["pause"]["reason"] == "db migration", format!("{p}"));
-    h.ensure(p["pause"]["remaining_seconds"].as_f64().is_some_and(|s| s > 0.5 && s <= 1.5), format!("{p}"));
+    h.ensure(
+        p["pause"]["remaining_seconds"].as_f64().is_some_and(|s| s > 0.5 && s <= 1.5),
+        format!("{p}"),
+    );
     h.ensure(p["next_check_in_seconds"].is_null(), format!("no next check while paused: {p}"));
     let (code, out, _) = client(&fx, &["status", "-c", CONF]);
-    h.ensure(code == 0 && out.contains("paused (db migration, "), format!("paused is not failing: {code}\n{out}"));
+    h.ensure(
+        code == 0 && out.contains("paused (db migration, "),
+        format!("paused is not failing: {code}\n{out}"),
+    );
 
     // A run under way when the pause came ends; then nothing runs.
     std::thread::sleep(Duration::from_millis(200));
@@ -199,14 +233,18 @@ threshold = 1000
         let now = counts();
         now.0 > held.0 && now.1 > held.1 && now.2 > held.2
     });
-    h.ensure(probe(&status(&h, &["p"]), "p")["state"] == "failing", "failing again after the pause");
+    h.ensure(
+        probe(&status(&h, &["p"]), "p")["state"] == "failing",
+        "failing again after the pause",
+    );
     h.stop();
 }
 
 #[test]
 fn a_pause_survives_a_reload_and_resume_ends_it() {
     let fx = Fixture::new("ctl-reload");
-    let probes = "[probe.p]\ncommand = [\"sh\", \"-c\", \"echo run >> runs\"]\ninterval = \"100ms\"\n";
+    let probes =
+        "[probe.p]\ncommand = [\"sh\", \"-c\", \"echo run >> runs\"]\ninterval = \"100ms\"\n";
     let mut h = service(&fx, probes);
     wait_checks(&h, "p", 1);
     let (code, _, err) = client(&fx, &["pause", "p", "-c", CONF]);
@@ -260,17 +298,29 @@ interval = "1h"
     let (code, out, err) = client(&fx, &["run", "slow", "-c", CONF]);
     h.ensure(code == 0 && out.contains("slow: ok (exit 0"), format!("run: {code} {out} {err}"));
     h.ensure(fx.lines("runs").len() == 2, "exactly one more check");
-    let after = probe(&status(&h, &["slow"]), "slow")["next_check_in_seconds"].as_f64().unwrap_or(0.0);
-    h.ensure((next - after).abs() < 30.0 && after > 3000.0, format!("the phase is kept: {next} then {after}"));
+    let after =
+        probe(&status(&h, &["slow"]), "slow")["next_check_in_seconds"].as_f64().unwrap_or(0.0);
+    h.ensure(
+        (next - after).abs() < 30.0 && after > 3000.0,
+        format!("the phase is kept: {next} then {after}"),
+    );
     h.ensure(h.log().contains("check run now, asked by uid 0"), "logged with who asked");
 
     wait_checks(&h, "bad", 1);
     let (code, out, _) = client(&fx, &["run", "bad", "-c", CONF]);
-    h.ensure(code == 1 && out.contains("bad: failed (exit 1"), format!("a failing run: {code} {out}"));
+    h.ensure(
+        code == 1 && out.contains("bad: failed (exit 1"),
+        format!("a failing run: {code} {out}"),
+    );
 
-    h.wait_for("busy's check running", || probe(&status(&h, &["busy"]), "busy")["running"] == "check");
+    h.wait_for("busy's check running", || {
+        probe(&status(&h, &["busy"]), "busy")["running"] == "check"
+    });
     let (code, _, err) = client(&fx, &["run", "busy", "-c", CONF]);
-    h.ensure(code == 1 && err.contains("busy: its check is running"), format!("busy: {code} {err}"));
+    h.ensure(
+        code == 1 && err.contains("busy: its check is running"),
+        format!("busy: {code} {err}"),
+    );
 
     client(&fx, &["pause", "slow", "-c", CONF]);
     let (code, _, err) = client(&fx, &["run", "slow", "-c", CONF]);
@@ -287,13 +337,19 @@ fn only_root_or_heats_group_may_change_anyone_with_access_may_read() {
     wait_checks(&h, "good", 1);
     let meta = std::fs::metadata(fx.path(SOCK)).expect("socket");
     h.ensure(meta.permissions().mode() & 0o777 == 0o660, format!("mode {:o}", meta.mode()));
-    h.ensure(meta.uid() == 0 && meta.gid() == nix::unistd::getegid().as_raw(), "root and heat's group");
+    h.ensure(
+        meta.uid() == 0 && meta.gid() == nix::unistd::getegid().as_raw(),
+        "root and heat's group",
+    );
     let nobody: &[&str] = &["--reuid", "65534", "--regid", "65534", "--clear-groups"];
     // The fixture dir must let nobody reach the socket at all.
     std::fs::set_permissions(&fx.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
 
     let (code, _, err) = client_as(&fx, Some(nobody), &["status", "--socket", SOCK]);
-    h.ensure(code == 2 && err.contains("permission denied"), format!("0660 keeps nobody out: {code} {err}"));
+    h.ensure(
+        code == 2 && err.contains("permission denied"),
+        format!("0660 keeps nobody out: {code} {err}"),
+    );
 
     // An operator who opens the socket to all: reading yes, changing no.
     std::fs::set_permissions(fx.path(SOCK), std::fs::Permissions::from_mode(0o666)).unwrap();
@@ -314,7 +370,10 @@ fn only_root_or_heats_group_may_change_anyone_with_access_may_read() {
     let gid = nix::unistd::getegid().as_raw().to_string();
     let member: &[&str] = &["--reuid", "65534", "--regid", "65534", "--groups", &gid];
     let (code, out, err) = client_as(&fx, Some(member), &["pause", "good", "--socket", SOCK]);
-    h.ensure(code == 0 && out.contains("good: paused"), format!("a member pauses: {code} {out} {err}"));
+    h.ensure(
+        code == 0 && out.contains("good: paused"),
+        format!("a member pauses: {code} {out} {err}"),
+    );
     h.ensure(h.log().contains("paused by uid 65534"), "the log names who");
     h.stop();
 }
@@ -333,11 +392,15 @@ fn a_stale_socket_is_replaced_a_live_one_or_another_file_refused() {
     wait_checks(&h, "good", 1);
 
     // A second heat on the same socket: refused at start, the first untouched.
-    let conf2 = fx.write_file("two.toml", &format!("control_socket = \"{SOCK}\"\nlog = \"two.log\"\n{TWO}"));
+    let conf2 = fx
+        .write_file("two.toml", &format!("control_socket = \"{SOCK}\"\nlog = \"two.log\"\n{TWO}"));
     let mut second = Heat::start_raw(&fx, &["-c", conf2.to_str().unwrap()], |_| {});
     let code = second.wait_code(DEADLINE);
     let err = second.stderr();
-    h.ensure(code == 2 && err.contains("a running heat answers there"), format!("live socket: {code} {err}"));
+    h.ensure(
+        code == 2 && err.contains("a running heat answers there"),
+        format!("live socket: {code} {err}"),
+    );
     h.ensure(err.lines().count() == 1, format!("one line: {err}"));
     h.ensure(!fx.exists("two.log"), "nothing half-done: no log of the refused heat");
     h.ensure(client(&fx, &["status", "-c", CONF]).0 == 1, "the first heat still answers");
@@ -347,7 +410,10 @@ fn a_stale_socket_is_replaced_a_live_one_or_another_file_refused() {
     let conf3 = fx.write_file("three.toml", &format!("control_socket = \"plain\"\n{TWO}"));
     let mut third = Heat::start_raw(&fx, &["-c", conf3.to_str().unwrap()], |_| {});
     let code = third.wait_code(DEADLINE);
-    h.ensure(code == 2 && third.stderr().contains("is not a socket"), format!("{code} {}", third.stderr()));
+    h.ensure(
+        code == 2 && third.stderr().contains("is not a socket"),
+        format!("{code} {}", third.stderr()),
+    );
     h.ensure(fx.read("plain") == "x", "the file is left alone");
 
     h.stop();
@@ -357,11 +423,15 @@ fn a_stale_socket_is_replaced_a_live_one_or_another_file_refused() {
 #[test]
 fn a_silent_or_flooding_client_never_blocks_the_probes() {
     let fx = Fixture::new("ctl-slow");
-    let mut h = service(&fx, "[probe.p]\ncommand = [\"sh\", \"-c\", \"echo run >> runs\"]\ninterval = \"50ms\"\n");
+    let mut h = service(
+        &fx,
+        "[probe.p]\ncommand = [\"sh\", \"-c\", \"echo run >> runs\"]\ninterval = \"50ms\"\n",
+    );
     wait_checks(&h, "p", 1);
 
     // Silent clients: connected, sending nothing.
-    let silent: Vec<UnixStream> = (0..8).map(|_| UnixStream::connect(fx.path(SOCK)).unwrap()).collect();
+    let silent: Vec<UnixStream> =
+        (0..8).map(|_| UnixStream::connect(fx.path(SOCK)).unwrap()).collect();
     let n = fx.lines("runs").len();
     h.wait_for("checks go on beside silent clients", || fx.lines("runs").len() >= n + 5);
     h.ensure(client(&fx, &["status", "-c", CONF]).0 == 0, "status answers beside them");
@@ -411,10 +481,14 @@ fn raw_request(socket: &Path, line: &str) -> Value {
 #[test]
 fn the_command_line_probe_answers_on_a_socket_when_given_one() {
     let fx = Fixture::new("ctl-cli");
-    let mut h = Heat::start_raw(&fx, &["-q", "--control-socket", SOCK, "-i", "100ms", "true"], |_| {});
+    let mut h =
+        Heat::start_raw(&fx, &["-q", "--control-socket", SOCK, "-i", "100ms", "true"], |_| {});
     h.wait_for("the socket", || fx.exists(SOCK));
     let (code, out, err) = client(&fx, &["status", "--socket", SOCK]);
-    h.ensure(code == 0 && out.lines().any(|l| l.starts_with("cli ")), format!("{code}\n{out}{err}"));
+    h.ensure(
+        code == 0 && out.lines().any(|l| l.starts_with("cli ")),
+        format!("{code}\n{out}{err}"),
+    );
     let (code, _, err) = client(&fx, &["pause", "cli", "--socket", SOCK]);
     h.ensure(code == 0, format!("pause the command line's probe: {err}"));
     h.stop();
@@ -457,7 +531,10 @@ fn metrics_addr(h: &Heat) -> String {
 #[test]
 fn metrics_follow_the_probes_and_status_json_is_the_status_document() {
     let fx = Fixture::new("ctl-metrics");
-    fx.write_file(CONF, &format!("control_socket = \"{SOCK}\"\nmetrics_listen = \"127.0.0.1:0\"\n{TWO}"));
+    fx.write_file(
+        CONF,
+        &format!("control_socket = \"{SOCK}\"\nmetrics_listen = \"127.0.0.1:0\"\n{TWO}"),
+    );
     let mut h = Heat::start_raw(&fx, &["-c", CONF], |_| {});
     let addr = metrics_addr(&h);
     wait_checks(&h, "bad", 2);
@@ -488,15 +565,24 @@ fn metrics_follow_the_probes_and_status_json_is_the_status_document() {
     };
     h.ensure(sample("heat_checks_total{probe=\"bad\",result=\"failure\"}") >= 2.0, &body);
     h.ensure(sample("heat_consecutive_failures{probe=\"bad\"}") >= 2.0, &body);
-    h.ensure(sample("heat_config_last_reload_timestamp_seconds").abs() - unix_now() as f64 <= 10.0, &body);
+    h.ensure(
+        sample("heat_config_last_reload_timestamp_seconds").abs() - unix_now() as f64 <= 10.0,
+        &body,
+    );
 
     // A pause shows; a refused reload shows.
     client(&fx, &["pause", "good", "-c", CONF]);
-    h.ensure(http_get(&addr, "/metrics").1.contains("heat_paused{probe=\"good\"} 1"), "paused gauge");
+    h.ensure(
+        http_get(&addr, "/metrics").1.contains("heat_paused{probe=\"good\"} 1"),
+        "paused gauge",
+    );
     fx.write_file(CONF, "control_socket = \"ctl.sock\"\n[probe.x]\ninterval = \"0s\"\n");
     h.kill(nix::sys::signal::Signal::SIGHUP);
     h.wait_for("the refused reload", || h.log().contains("reload failed"));
-    h.ensure(http_get(&addr, "/metrics").1.contains("heat_config_reload_success 0"), "reload gauge");
+    h.ensure(
+        http_get(&addr, "/metrics").1.contains("heat_config_reload_success 0"),
+        "reload gauge",
+    );
 
     let (line, body) = http_get(&addr, "/status.json");
     h.ensure(line.contains("200"), &line);
@@ -520,7 +606,10 @@ fn with_metrics_off_heat_listens_on_no_port() {
         .filter_map(|l| l.strip_prefix("socket:[").map(|s| s.trim_end_matches(']').to_string()))
         .collect();
     h.ensure(!sockets.is_empty(), "the control socket is one");
-    h.ensure(sockets.iter().all(|s| !listening.contains(s)), format!("no TCP listener: {sockets:?}"));
+    h.ensure(
+        sockets.iter().all(|s| !listening.contains(s)),
+        format!("no TCP listener: {sockets:?}"),
+    );
     h.stop();
 }
 

@@ -5,7 +5,9 @@
 # heat.toml validates with `heat -t` and a heat started on it runs every probe;
 # a second run changes nothing, the dict form of heat_probes renders the same
 # file as the list form, `validate:` keeps an invalid heat.toml off the host, a
-# misspelt key is refused; the sample fleet renders a valid heat.toml per host.
+# misspelt key is refused; heat_metrics_listen renders metrics_listen, heat
+# serves /metrics there, and a change of it restarts heat; the sample fleet
+# renders a valid heat.toml per host.
 set -euo pipefail
 
 ANSIBLE_CORE_VERSION=2.19.14
@@ -92,6 +94,9 @@ HEAT_SRC=$HEAT_BIN
 
 # --- the role into a temporary prefix ----------------------------------------
 P=$WORK/prefix
+# heat_metrics_listen of the runs; heat, started on the rendered file, serves
+# /metrics there.
+METRICS=127.0.0.1:$(free_port)
 mkdir -p "$P/run"
 # A live target for the probes with `pid` and `pidfile`; the checks succeed,
 # so it is never signalled.
@@ -124,6 +129,7 @@ heat_prefix: $P
 heat_manage_service: false
 heat_binary_src: $HEAT_SRC
 heat_log: $P/var/log/heat/heat.verbose.log
+heat_metrics_listen: "$METRICS"
 heat_defaults:
   interval: 2s
   timeout: 1s
@@ -185,6 +191,9 @@ dict_vars() {
 list_vars 2s >"$WORK/vars-list.yml"
 dict_vars >"$WORK/vars-dict.yml"
 list_vars 0 >"$WORK/vars-invalid.yml"
+METRICS_ON=$METRICS
+METRICS='' list_vars 2s >"$WORK/vars-nometrics.yml"
+METRICS=$METRICS_ON
 {
 	common_vars
 	printf 'heat_probes:\n  - name: typo\n    command: [ls]\n    intervall: 5s\n'
@@ -221,6 +230,9 @@ play_ok first "$WORK/vars-list.yml"
 echo "--- rendered heat.toml"
 cat "$CONF"
 echo "---"
+# A top-level key: before the first table, or TOML would put it in that table.
+awk -v want="metrics_listen = \"$METRICS\"" '/^\[/ { exit } $0 == want { found = 1 } END { exit !found }' "$CONF" ||
+	die "heat_metrics_listen: no top-level [metrics_listen = \"$METRICS\"] before the first table"
 
 say "heat -c $CONF -t"
 "$P/usr/bin/heat" -c "$CONF" -t >"$WORK/check.out" 2>"$WORK/check.err" || {
@@ -233,7 +245,8 @@ done
 grep -qxF "check = $SHELL_CMD" "$WORK/check.out" ||
 	die "the shell command did not survive TOML: want [check = $SHELL_CMD] in $(cat "$WORK/check.out")"
 for want in "fault_signal = SIGSTOP" "success_signal = SIGCONT" "target = pid $TARGET_PID" \
-	"target = pidfile $P/run/target.pid" "recovery_timeout = 5s" "start_period = 10s"; do
+	"target = pidfile $P/run/target.pid" "recovery_timeout = 5s" "start_period = 10s" \
+	"metrics_listen = $METRICS"; do
 	grep -qxF "$want" "$WORK/check.out" || die "heat -t does not show [$want]"
 done
 say "heat -t: valid, every probe and key as written"
@@ -260,6 +273,16 @@ for probe in exec script shell; do
 	say "probe $probe ran: $(grep -F "${ENTRY[$probe]}" "$LOG" | head -1)"
 done
 grep -qxF "> héllo ✓ 😀" "$LOG" || die "the shell probe's output is not in the log"
+deadline=$((SECONDS + 20))
+until curl -fsS --max-time 2 "http://$METRICS/metrics" >"$WORK/metrics.out" 2>"$WORK/metrics.err" &&
+	[[ $(grep -cE '^heat_check_success\{probe="(exec|script|shell)"\} ' "$WORK/metrics.out") == 3 ]]; do
+	if ((SECONDS > deadline)) || ! kill -0 "$HEAT_PID" 2>/dev/null; then
+		cat "$WORK/metrics.err" "$WORK/metrics.out" "$WORK/heat.stderr" >&2 2>/dev/null || true
+		die "heat serves no heat_check_success of every probe on http://$METRICS/metrics within 20 s"
+	fi
+	sleep 0.1
+done
+say "heat serves /metrics on $METRICS (heat_metrics_listen): $(grep -c '^heat_' "$WORK/metrics.out") samples"
 
 SUM=$(sha256sum "$CONF")
 say "run 2: the same variables again, expecting changed=0"
@@ -301,6 +324,18 @@ HEAT_PID=
 ((rc == 0)) || { cat "$WORK/heat.stderr" >&2; die "heat exited $rc on TERM, want 0"; }
 say "heat exited 0"
 
+say "run 6: heat_metrics_listen \"\", expecting no metrics_listen and a restart of heat"
+play_ok nometrics "$WORK/vars-nometrics.yml"
+! grep -q '^metrics_listen' "$CONF" || die "run nometrics: heat.toml still has metrics_listen"
+out=$("$P/usr/bin/heat" -c "$CONF" -t 2>&1) || die "run nometrics: heat -t refused heat.toml: $out"
+grep -qxF "metrics_listen = off" <<<"$out" || die "run nometrics: heat -t does not show [metrics_listen = off]"
+if ! grep -qF "metrics_listen $METRICS -> off: heat applies it when it restarts" "$WORK/run-nometrics.out" ||
+	! grep -qF "RUNNING HANDLER [heat : Restart heat]" "$WORK/run-nometrics.out"; then
+	cat "$WORK/run-nometrics.out" >&2
+	die "run nometrics: a change of heat_metrics_listen did not notify Restart heat"
+fi
+say "metrics_listen gone from heat.toml; the role notified Restart heat (heat applies it at a start)"
+
 # --- the sample fleet ---------------------------------------------------------
 F=$WORK/fleet
 say "sample fleet: site.yml on every host of inventory.example.yml, each into its own prefix"
@@ -332,6 +367,7 @@ for host in "${!FLEET[@]}"; do
 	got=$(sed -n 's/^\[probe\.\(.*\)\]$/\1/p' <<<"$out" | sort | xargs)
 	want=$(xargs -n1 <<<"${FLEET[$host]}" | sort | xargs)
 	[[ $got == "$want" ]] || die "$host: probes [$got], want [$want]"
+	grep -qxF "metrics_listen = off" <<<"$out" || die "$host: metrics_listen is not off by default"
 	say "$host: heat -t valid, probes $got"
 done
 

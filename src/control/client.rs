@@ -110,14 +110,18 @@ fn run(cmd: Cmd) -> Result<u8, Failure> {
     match cmd {
         Cmd::Status { names, json, output, at } => {
             let socket = socket_of(&at)?;
-            let reply = ask(&socket, &json!({"v": VERSION, "cmd": "status", "probes": names, "output": output}))?;
+            let reply = ask(
+                &socket,
+                &json!({"v": VERSION, "cmd": "status", "probes": names, "output": output}),
+            )?;
             let reply = ok(reply)?;
             let code = status_code(&reply);
             let mut out = std::io::stdout().lock();
             let text = if json {
                 format!("{reply}\n")
             } else {
-                let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+                let colour =
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
                 let mut t = table(&reply, colour);
                 if output {
                     t.push_str(&outputs(&reply));
@@ -145,7 +149,8 @@ fn run(cmd: Cmd) -> Result<u8, Failure> {
         }
         Cmd::Resume { names, at } => {
             let socket = socket_of(&at)?;
-            let reply = ok(ask(&socket, &json!({"v": VERSION, "cmd": "resume", "probes": names}))?)?;
+            let reply =
+                ok(ask(&socket, &json!({"v": VERSION, "cmd": "resume", "probes": names}))?)?;
             for p in reply["probes"].as_array().into_iter().flatten() {
                 println!("{}: {}", p["name"].as_str().unwrap_or("?"), word(&p["result"]));
             }
@@ -205,7 +210,10 @@ fn socket_of(at: &Where) -> Result<PathBuf, Failure> {
     let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     match table.get("control_socket") {
         None => default_socket().ok_or_else(|| {
-            Failure(format!("{}: no control_socket and no default here; give --socket", file.display()), 2)
+            Failure(
+                format!("{}: no control_socket and no default here; give --socket", file.display()),
+                2,
+            )
         }),
         Some(toml::Value::String(p)) => Ok(dir.join(p)),
         Some(toml::Value::Boolean(false)) => Err(Failure(
@@ -213,7 +221,10 @@ fn socket_of(at: &Where) -> Result<PathBuf, Failure> {
             3,
         )),
         Some(_) => Err(Failure(
-            format!("{}: control_socket: give the socket's path, or false for none", file.display()),
+            format!(
+                "{}: control_socket: give the socket's path, or false for none",
+                file.display()
+            ),
             2,
         )),
     }
@@ -362,7 +373,9 @@ fn outputs(reply: &Value) -> String {
                 Some(c) => format!("exit {c}"),
                 None => "did not exit".to_string(),
             };
-            let took = short_duration(Duration::from_secs_f64(r["duration_seconds"].as_f64().unwrap_or(0.0)));
+            let took = short_duration(Duration::from_secs_f64(
+                r["duration_seconds"].as_f64().unwrap_or(0.0),
+            ));
             out.push_str(&format!("--- {age}: {code} in {took}\n"));
             let text = r["output"].as_str().unwrap_or("");
             out.push_str(text);

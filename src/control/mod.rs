@@ -87,7 +87,9 @@ pub enum Answer {
     Resumed,
     NotPaused,
     /// The check started; the probe had finished `checks` checks before it.
-    Started { checks: u64 },
+    Started {
+        checks: u64,
+    },
     /// A check or hook runs: which.
     Busy(&'static str),
     /// Run-now of a paused probe.

@@ -215,7 +215,10 @@ async fn answer(line: &[u8], peer: Peer, dir: &Directory) -> Value {
     if request.v != VERSION {
         return error_reply(
             "bad_version",
-            &format!("protocol version {} is not spoken here (this heat speaks {VERSION})", request.v),
+            &format!(
+                "protocol version {} is not spoken here (this heat speaks {VERSION})",
+                request.v
+            ),
         );
     }
     let command = request.command;
@@ -235,11 +238,15 @@ async fn answer(line: &[u8], peer: Peer, dir: &Directory) -> Value {
         Command::Pause { probes, for_seconds, reason } => {
             let until = match for_seconds {
                 None => None,
-                Some(s) if s.is_finite() && s > 0.0 && s <= MAX_PAUSE => Some(Duration::from_secs_f64(s)),
+                Some(s) if s.is_finite() && s > 0.0 && s <= MAX_PAUSE => {
+                    Some(Duration::from_secs_f64(s))
+                }
                 Some(s) => {
                     return error_reply(
                         "bad_request",
-                        &format!("for_seconds {s}: give a number of seconds above 0 and at most ten years"),
+                        &format!(
+                            "for_seconds {s}: give a number of seconds above 0 and at most ten years"
+                        ),
                     );
                 }
             };
@@ -247,7 +254,9 @@ async fn answer(line: &[u8], peer: Peer, dir: &Directory) -> Value {
             let ask = |_: &str| Ask::Pause { until, reason: reason.clone(), by: by.clone() };
             ask_each(dir, &probes, ask).await
         }
-        Command::Resume { probes } => ask_each(dir, &probes, |_| Ask::Resume { by: by.clone() }).await,
+        Command::Resume { probes } => {
+            ask_each(dir, &probes, |_| Ask::Resume { by: by.clone() }).await
+        }
         Command::Run { probe } => run_now(dir, &probe, by).await,
     }
 }
@@ -263,7 +272,8 @@ async fn ask_each(dir: &Directory, names: &[String], ask: impl Fn(&str) -> Ask) 
     if names.is_empty() {
         return error_reply("bad_request", "name the probes (\"probes\": [...])");
     }
-    let missing: Vec<&str> = names.iter().filter(|n| dir.get(n).is_none()).map(|n| n.as_str()).collect();
+    let missing: Vec<&str> =
+        names.iter().filter(|n| dir.get(n).is_none()).map(|n| n.as_str()).collect();
     if !missing.is_empty() {
         return unknown(&missing);
     }
@@ -286,7 +296,9 @@ async fn run_now(dir: &Directory, name: &str, by: String) -> Value {
         Answer::Started { checks } => {
             json!({ "v": VERSION, "ok": true, "probe": name, "result": "started", "checks": checks })
         }
-        Answer::Busy(what) => error_reply("busy", &format!("{name} is busy: its {what} is running")),
+        Answer::Busy(what) => {
+            error_reply("busy", &format!("{name} is busy: its {what} is running"))
+        }
         Answer::IsPaused => error_reply("paused", &format!("{name} is paused; resume it first")),
         _ => error_reply("stopping", &format!("{name} is stopping or reloading; try again")),
     }
