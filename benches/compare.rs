@@ -158,7 +158,8 @@ impl Opts {
     /// 100 probes, so CI still sees env and user handling. A user needs root.
     fn variants(&self, root: bool) -> (usize, Vec<Variant>) {
         if self.quick {
-            (100, vec![Variant { process_groups: true, nobody: root }])
+            let quick = Variant { process_groups: true, nobody: root, metrics: false };
+            (100, vec![quick, Variant::METRICS])
         } else {
             (1000, Variant::ALL[1..].iter().copied().filter(|v| root || !v.nobody).collect())
         }
@@ -186,15 +187,19 @@ struct Variant {
     process_groups: bool,
     /// `user = "nobody"` on every probe (checks and hook run as nobody).
     nobody: bool,
+    /// `metrics_listen` on, and `/metrics` scraped every second.
+    metrics: bool,
 }
 
 impl Variant {
-    const DEFAULT: Variant = Variant { process_groups: false, nobody: false };
-    const ALL: [Variant; 4] = [
+    const DEFAULT: Variant = Variant { process_groups: false, nobody: false, metrics: false };
+    const METRICS: Variant = Variant { metrics: true, ..Variant::DEFAULT };
+    const ALL: [Variant; 5] = [
         Variant::DEFAULT,
-        Variant { process_groups: true, nobody: false },
-        Variant { process_groups: false, nobody: true },
-        Variant { process_groups: true, nobody: true },
+        Variant { process_groups: true, ..Variant::DEFAULT },
+        Variant { nobody: true, ..Variant::DEFAULT },
+        Variant { process_groups: true, nobody: true, metrics: false },
+        Variant::METRICS,
     ];
 }
 
@@ -212,6 +217,7 @@ impl Tool {
     /// How the report names the tool, and its output file's name (no spaces).
     fn labels(self) -> (&'static str, &'static str) {
         match self {
+            Tool::Heat(v) if v.metrics => ("heat (metrics scraped every 1 s)", "heat-metrics"),
             Tool::Heat(v) => match (v.process_groups, v.nobody) {
                 (false, false) => ("heat", "heat"),
                 (true, false) => ("heat (process groups)", "heat-pg"),
@@ -290,6 +296,8 @@ struct Bench {
     state: PathBuf,
     /// nobody's uid, when the harness is root (user variants need both).
     nobody: Option<u32>,
+    /// The metrics variant's port.
+    metrics_port: u16,
     tick: f64,
     cores: usize,
 }
@@ -333,6 +341,10 @@ fn run_in(opts: &Opts, root: &Path, heat: PathBuf, dir: &Path) -> Result<(), Str
         starts,
         state: dir.join("state"),
         nobody: if root_user { nobody_uid() } else { None },
+        metrics_port: std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| format!("no free port for the metrics variant: {e}"))?,
         tick,
         cores,
     };
@@ -814,8 +826,16 @@ fn run_once(b: &Bench, opts: &Opts, tool: Tool, wl: Workload) -> Result<Raw, Str
         }
     }
     let mut child = spawn_tool(b, tool, wl)?;
+    let scraper =
+        matches!(tool, Tool::Heat(Variant { metrics: true, .. })).then(|| Scraper::start(b));
     let result = observe(b, wl.span(opts), tool, &mut child);
+    let scrapes = scraper.map(Scraper::stop);
     stop(&mut child);
+    if let Some((ok, failed)) = scrapes
+        && (ok == 0 || failed > 0)
+    {
+        return Err(format!("{}: {ok} scrapes of /metrics answered, {failed} failed", tool.name()));
+    }
     let mut raw = result?;
     // a check or hook started just before the stop may still be writing its line
     std::thread::sleep(Duration::from_millis(100));
@@ -826,11 +846,65 @@ fn run_once(b: &Bench, opts: &Opts, tool: Tool, wl: Workload) -> Result<Raw, Str
     Ok(raw)
 }
 
+/// Where the metrics variant listens: a port free now, of the run's own.
+fn metrics_addr(b: &Bench) -> String {
+    format!("127.0.0.1:{}", b.metrics_port)
+}
+
+/// Prometheus's part: `GET /metrics` every second, as a scrape would.
+struct Scraper {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(u64, u64)>,
+}
+
+impl Scraper {
+    fn start(b: &Bench) -> Scraper {
+        use std::io::{Read, Write};
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (addr, done) = (metrics_addr(b), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let (mut ok, mut failed, mut listening) = (0, 0, false);
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let got = std::net::TcpStream::connect(&addr).and_then(|mut s| {
+                    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+                    write!(s, "GET /metrics HTTP/1.1\r\nHost: heat\r\nConnection: close\r\n\r\n")?;
+                    let mut body = String::new();
+                    s.read_to_string(&mut body)?;
+                    Ok(body)
+                });
+                match got {
+                    Ok(b) if b.starts_with("HTTP/1.1 200") && b.contains("heat_check_success") => {
+                        listening = true;
+                        ok += 1;
+                    }
+                    // Before heat has started listening, or before its first result.
+                    _ if !listening => {}
+                    _ => failed += 1,
+                }
+                std::thread::sleep(SECOND);
+            }
+            (ok, failed)
+        });
+        Scraper { stop, thread }
+    }
+
+    /// (answered, failed after the first answer).
+    fn stop(self) -> (u64, u64) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or((0, 1))
+    }
+}
+
 fn spawn_tool(b: &Bench, tool: Tool, wl: Workload) -> Result<Child, String> {
     let (prog, args) = match tool {
         Tool::Heat(v) => {
             let cfg = b.dir.join("heat.toml");
             write_heat_config(b, &cfg, wl, None, v.nobody)?;
+            if v.metrics {
+                let mut t = fs::read_to_string(&cfg).map_err(|e| format!("cannot read {e}"))?;
+                t.insert_str(0, &format!("metrics_listen = \"{}\"\n", metrics_addr(b)));
+                fs::write(&cfg, t).map_err(|e| format!("cannot write {}: {e}", cfg.display()))?;
+            }
             if v.nobody {
                 expect_nobody(b, &cfg, wl)?;
             }
@@ -1945,7 +2019,7 @@ impl Report {
         );
     }
 
-    /// heat's containment and user variants beside the default and Monit.
+    /// heat's containment, user and metrics variants beside the default and Monit.
     fn render_variants(&self, t: &mut String) {
         let Some(n) = self
             .rows
@@ -1957,8 +2031,10 @@ impl Report {
         };
         let _ = writeln!(
             t,
-            "\n## Containment and users\n\n{} probes @ 1 s (+ flip), heat as root; with \
-             `user = \"nobody\"` every probe's check and the flip hook run as nobody.\n",
+            "\n## Containment, users and metrics\n\n{} probes @ 1 s (+ flip), heat as root; with \
+             `user = \"nobody\"` every probe's check and the flip hook run as nobody; with \
+             metrics, heat has `metrics_listen` and the harness GETs `/metrics` every second, as \
+             a Prometheus scrape would.\n",
             n
         );
         let _ = writeln!(

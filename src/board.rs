@@ -28,7 +28,7 @@ pub struct View {
     /// How long the last check ran.
     pub last_duration: Option<Duration>,
     pub target_pid: Option<u32>,
-    pub pause: Option<Pause>,
+    pub pause: Option<Box<Pause>>,
     /// The last runs' output, oldest first.
     pub outputs: VecDeque<Output>,
 }
@@ -84,6 +84,10 @@ impl Board {
         let mut v = self.view.borrow_mut();
         if v.outputs.len() == OUTPUTS_KEPT {
             v.outputs.pop_front();
+        } else {
+            // Exactly the ring, not the doubling growth's eight.
+            let kept = v.outputs.len();
+            v.outputs.reserve_exact(OUTPUTS_KEPT - kept);
         }
         v.outputs.push_back(output);
     }

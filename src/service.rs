@@ -129,7 +129,7 @@ pub async fn run(
     slots: usize,
     log: Log,
     mut signals: Signals,
-    listeners: Listeners,
+    mut listeners: Listeners,
 ) -> Ending {
     let mode = if settings.config.is_some() { Mode::Service } else { Mode::CommandLine };
     let service_mode = mode == Mode::Service;
@@ -148,7 +148,7 @@ pub async fn run(
     let directory = (listeners.control.is_some() || metrics.is_some())
         .then(|| Rc::new(Directory::new(settings.config.clone())));
     let mut servers = Vec::new();
-    if let Some(socket) = &listeners.control {
+    if let Some(socket) = &mut listeners.control {
         let dir = directory.clone().expect("a directory for the socket");
         match socket.listener() {
             Ok(l) => {

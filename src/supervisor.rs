@@ -207,7 +207,8 @@ pub enum Control {
     /// its hook timeout), a running check is ended, then the supervisor returns.
     Retire,
     /// From the control socket: answered at once.
-    Ask(Ask, tokio::sync::oneshot::Sender<Answer>),
+    /// Boxed: it keeps every other message, and each probe's task, small.
+    Ask(Box<(Ask, tokio::sync::oneshot::Sender<Answer>)>),
 }
 
 /// The service's line to one supervisor: a mailbox of a few words instead of
@@ -279,7 +280,7 @@ impl Asker {
             return Answer::Stopping;
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
-        mailbox.queue.borrow_mut().push_back(Control::Ask(ask, tx));
+        mailbox.queue.borrow_mut().push_back(Control::Ask(Box::new((ask, tx))));
         mailbox.wake();
         drop(mailbox);
         rx.await.unwrap_or(Answer::Stopping)
@@ -436,10 +437,11 @@ pub struct Handover {
     /// heat asked for a state entry (USR1) that this supervisor did not write.
     pub owes_status: bool,
     /// A maintenance pause outlives a reload.
-    pause: Option<Pause>,
-    outputs: std::collections::VecDeque<Output>,
+    pause: Option<Box<Pause>>,
+    /// The last outputs and the count of checks go on across a reload.
+    board: Option<Rc<Board>>,
     /// Counters go on across a reload.
-    metrics: Option<ProbeMetrics>,
+    metrics: Option<Box<ProbeMetrics>>,
 }
 
 pub struct Supervisor {
@@ -460,9 +462,9 @@ pub struct Supervisor {
     freezing: Option<u32>,
     /// Published for the control socket and the metrics server.
     board: Option<Rc<Board>>,
-    metrics: Option<ProbeMetrics>,
+    metrics: Option<Box<ProbeMetrics>>,
     /// The maintenance pause in force (the probe knows only its end).
-    pause: Option<Pause>,
+    pause: Option<Box<Pause>>,
 }
 
 impl Supervisor {
@@ -481,26 +483,33 @@ impl Supervisor {
         rules.service = shared.on_trouble() == OnTrouble::Log;
         let mut probe = Probe::new(rules, t0);
         let mut inherited = None;
-        let (mut pause, mut outputs, mut metrics) = (None, Default::default(), None);
+        let (mut pause, mut board, mut metrics) = (None, None, None);
         if let Some(mut prior) = prior {
             if prior.target.is_some() && prior.target == cfg.target {
                 probe.inherit_dead(&prior.dead);
                 inherited = prior.live.take();
             }
             pause = prior.pause.take();
-            outputs = std::mem::take(&mut prior.outputs);
+            board = prior.board.take();
             metrics = prior.metrics.take();
         }
         if let Some(p) = &pause {
             probe.pause(p.until);
         }
-        let board = shared.boards.then(|| {
-            let board = Board::new(probe.status());
-            board.update(|v| {
-                v.pause = pause.clone();
-                v.outputs = outputs;
-            });
-            Rc::new(board)
+        let board = shared.boards.then(|| match board {
+            Some(board) => {
+                board.update(|v| {
+                    v.status = probe.status();
+                    v.last_duration = None;
+                    v.pause.clone_from(&pause);
+                });
+                board
+            }
+            None => {
+                let board = Board::new(probe.status());
+                board.update(|v| v.pause = pause.clone());
+                Rc::new(board)
+            }
         });
         let metrics = match (metrics, &shared.metrics) {
             (Some(m), _) => Some(m),
@@ -562,13 +571,13 @@ impl Supervisor {
                 let why = if reason.is_empty() { String::new() } else { format!(": {reason}") };
                 tracing::info!(probe = %self.cfg.name, %by, %length, %reason, "paused");
                 self.event(Level::Info, &format!("paused by {by} {length}{why}"));
-                self.pause = Some(Pause {
+                self.pause = Some(Box::new(Pause {
                     reason,
                     by,
                     since_unix: unix_now,
                     until: until.map(|d| now + d),
                     until_unix: until.map(|d| unix_now + d.as_secs()),
-                });
+                }));
                 self.execute(actions, " (paused)")?;
                 Ok(Answer::Paused)
             }
@@ -616,8 +625,7 @@ impl Supervisor {
             // A probe that is always due must still let the other probes, heat's
             // signals and the watchdog run: yield once the task's budget is spent.
             tokio::task::consume_budget().await;
-            let due = self.probe.next_wakeup();
-            timer.reset(due);
+            timer.reset(self.probe.next_wakeup());
             let event = tokio::select! {
                 () = &mut timer => Some(Event::Tick),
                 report = poll_running(&mut self.running) => {
@@ -636,7 +644,8 @@ impl Supervisor {
                         self.status();
                         None
                     }
-                    Some(Control::Ask(ask, reply)) => {
+                    Some(Control::Ask(asked)) => {
+                        let (ask, reply) = *asked;
                         match self.ask(ask) {
                             Ok(answer) => {
                                 let _ = reply.send(answer);
@@ -670,7 +679,7 @@ impl Supervisor {
                     && let Some(m) = &self.metrics
                     && actions.contains(&Action::StartCheck)
                 {
-                    m.late(at.saturating_duration_since(due));
+                    m.late(at.saturating_duration_since(timer.deadline()));
                 }
                 if tick {
                     // Fields are only evaluated when DEBUG is on.
@@ -696,8 +705,8 @@ impl Supervisor {
         while let Some(c) = control.try_recv() {
             match c {
                 Control::Status => owes_status = true,
-                Control::Ask(_, reply) => {
-                    let _ = reply.send(Answer::Stopping);
+                Control::Ask(asked) => {
+                    let _ = asked.1.send(Answer::Stopping);
                 }
                 Control::Stop(_) | Control::Retire => {}
             }
@@ -708,7 +717,7 @@ impl Supervisor {
             dead: self.probe.dead().to_vec(),
             owes_status,
             pause: self.pause.take(),
-            outputs: self.board.as_ref().map(|b| b.view().outputs.clone()).unwrap_or_default(),
+            board: self.board.take(),
             metrics: self.metrics.take(),
         }
     }
@@ -1067,7 +1076,7 @@ impl Supervisor {
                 ended_unix: unix(report.ended),
                 code: code_of(&report.outcome),
                 duration: now().saturating_duration_since(started),
-                text: String::from_utf8_lossy(&body).into_owned(),
+                text: String::from_utf8_lossy(&body).into(),
             });
         }
     }
@@ -1167,8 +1176,8 @@ impl Supervisor {
                                 continue;
                             }
                             Some(Control::Retire) => continue,
-                            Some(Control::Ask(_, reply)) => {
-                                let _ = reply.send(Answer::Stopping);
+                            Some(Control::Ask(asked)) => {
+                                let _ = asked.1.send(Answer::Stopping);
                                 continue;
                             }
                             // heat is going away: do not wait on a hook any longer.

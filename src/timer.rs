@@ -76,6 +76,14 @@ impl Timer {
         }
     }
 
+    /// When it resolves.
+    pub fn deadline(&self) -> Instant {
+        match &self.0 {
+            Inner::Wheel(sleep) => sleep.deadline,
+            Inner::Tokio(sleep) => sleep.deadline().into_std(),
+        }
+    }
+
     /// Resolves at `deadline` from now on; the same deadline changes nothing.
     pub fn reset(&mut self, deadline: Instant) {
         match &mut self.0 {

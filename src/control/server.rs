@@ -29,7 +29,8 @@ const MAX_PAUSE: f64 = 10.0 * 365.0 * 86_400.0;
 
 /// The bound socket; its file goes away with it.
 pub struct Socket {
-    listener: std::os::unix::net::UnixListener,
+    /// Until [`Socket::listener`] hands it to the runtime: one fd, not a dup.
+    listener: Option<std::os::unix::net::UnixListener>,
     path: PathBuf,
     ino: u64,
 }
@@ -49,8 +50,9 @@ impl Socket {
     }
 
     /// The listener for [`serve`], on the runtime; the socket stays here.
-    pub fn listener(&self) -> io::Result<tokio::net::UnixListener> {
-        tokio::net::UnixListener::from_std(self.listener.try_clone()?)
+    pub fn listener(&mut self) -> io::Result<tokio::net::UnixListener> {
+        let l = self.listener.take().ok_or_else(|| io::Error::other("already served"))?;
+        tokio::net::UnixListener::from_std(l)
     }
 }
 
@@ -96,14 +98,15 @@ pub fn bind(path: &Path) -> Result<Socket, String> {
     let listener = std::os::unix::net::UnixListener::bind(path)
         .map_err(|e| culprit(format!("cannot bind: {e}")))?;
     let ino = std::fs::symlink_metadata(path).map(|m| m.ino()).unwrap_or(0);
-    let socket = Socket { listener, path: path.to_path_buf(), ino };
+    let mut socket = Socket { listener: None, path: path.to_path_buf(), ino };
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .map_err(|e| culprit(format!("cannot set its mode: {e}")))?;
     if nix::unistd::geteuid().is_root() {
         nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), Some(nix::unistd::getegid()))
             .map_err(|e| culprit(format!("cannot set its owner: {e}")))?;
     }
-    socket.listener.set_nonblocking(true).map_err(|e| culprit(e.to_string()))?;
+    listener.set_nonblocking(true).map_err(|e| culprit(e.to_string()))?;
+    socket.listener = Some(listener);
     Ok(socket)
 }
 
