@@ -168,10 +168,7 @@ fn status_shows_a_table_a_documented_json_and_supervisorctl_exit_codes() {
     let doc: Value = serde_json::from_str(&out).expect("json");
     let runs = probe(&doc, "bad")["output"].as_array().cloned().unwrap_or_default();
     h.ensure(runs.len() == 5, format!("five runs kept: {out}"));
-    h.ensure(
-        runs.iter().all(|r| r["output"] == "bad output\n" && r["code"] == 3),
-        format!("{out}"),
-    );
+    h.ensure(runs.iter().all(|r| r["output"] == "bad output\n" && r["code"] == 3), out.to_string());
     let (_, out, _) = client(&fx, &["status", "bad", "--output", "-c", CONF]);
     h.ensure(out.matches("bad output").count() == 5, format!("table --output:\n{out}"));
     h.stop();
@@ -541,7 +538,7 @@ fn metrics_follow_the_probes_and_status_json_is_the_status_document() {
     wait_checks(&h, "good", 2);
 
     let (line, body) = http_get(&addr, "/metrics");
-    h.ensure(line.contains("200"), format!("{line}"));
+    h.ensure(line.contains("200"), line.to_string());
     for want in [
         "heat_check_success{probe=\"good\"} 1",
         "heat_check_success{probe=\"bad\"} 0",
@@ -587,7 +584,7 @@ fn metrics_follow_the_probes_and_status_json_is_the_status_document() {
     let (line, body) = http_get(&addr, "/status.json");
     h.ensure(line.contains("200"), &line);
     let doc: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    h.ensure(doc["v"] == 1 && probe(&doc, "good")["state"] == "paused", format!("{body}"));
+    h.ensure(doc["v"] == 1 && probe(&doc, "good")["state"] == "paused", body.to_string());
     h.ensure(http_get(&addr, "/nope").0.contains("404"), "404 elsewhere");
     h.stop();
 }
