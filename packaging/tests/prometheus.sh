@@ -391,19 +391,19 @@ wait_for "prometheus: no alert after the good reload" alerts_are ""
 rules_ok || { indent "$tmp/answer" >&2; die "/api/v1/rules: the group heat is not every rule, evaluated ok"; }
 jq -r '.data.groups[] | select(.name == "heat") | .rules[] | "\(.name): \(.health), \(.state)"' "$tmp/answer" | indent
 
-say "stopping heat with TERM"
-kill -TERM "$heat_pid"
-rc=0
-wait "$heat_pid" || rc=$?
+# term NAME PID LOG: TERM to PID, which must exit 0 (else LOG's tail is shown).
+term() {
+    local rc=0
+    say "stopping $1 with TERM"
+    kill -TERM "$2"
+    wait "$2" || rc=$?
+    [ "$rc" = 0 ] || die "$1 exited $rc on TERM: $(tail -n 20 "$3")"
+}
+term heat "$heat_pid" "$H/stderr"
 heat_pid=
-[ "$rc" = 0 ] || die "heat exited $rc on TERM: $(cat "$H/stderr")"
 wait_for "prometheus: up{job=\"heat\"} is 0" is 'up{job="heat"}' 0
 wait_for "prometheus: HeatDown pending, nothing else" alerts_are "HeatDown pending -"
 
-say "stopping prometheus with TERM"
-kill -TERM "$prom_pid"
-rc=0
-wait "$prom_pid" || rc=$?
+term prometheus "$prom_pid" "$P/log"
 prom_pid=
-[ "$rc" = 0 ] || die "prometheus exited $rc on TERM: $(tail -n 20 "$P/log")"
 say "OK: rules checked and unit-tested; heat's /metrics lint-clean; a real prometheus saw the probe fail and recover, a reload refused and heat stop, with the alerts each time"
