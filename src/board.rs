@@ -101,6 +101,8 @@ pub struct Directory {
     /// Service mode: the heat.toml in force.
     pub config: Option<std::path::PathBuf>,
     probes: RefCell<std::collections::BTreeMap<String, Entry>>,
+    /// Service mode: where `heat reload` asks heat's main loop.
+    pub reloads: Option<tokio::sync::mpsc::UnboundedSender<crate::control::ReloadAsk>>,
 }
 
 #[derive(Clone)]
@@ -110,11 +112,20 @@ pub struct Entry {
 }
 
 impl Directory {
-    pub fn new(config: Option<std::path::PathBuf>) -> Directory {
+    pub fn new(
+        config: Option<std::path::PathBuf>,
+        reloads: Option<tokio::sync::mpsc::UnboundedSender<crate::control::ReloadAsk>>,
+    ) -> Directory {
         let started_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        Directory { pid: std::process::id(), started_unix, config, probes: RefCell::default() }
+        Directory {
+            pid: std::process::id(),
+            started_unix,
+            config,
+            probes: RefCell::default(),
+            reloads,
+        }
     }
 
     /// `name` runs under this supervisor now (replacing one that returned).

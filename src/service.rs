@@ -145,8 +145,10 @@ pub async fn run(
     log.write(SystemTime::now(), Level::Info, "heat", text.as_bytes(), 0);
     let cgroups = contain(&log, &settings.probes);
     let metrics = listeners.metrics.is_some().then(Metrics::new);
+    let (reloads, mut reload_asks) = tokio::sync::mpsc::unbounded_channel();
+    let reloads = service_mode.then_some(reloads);
     let directory = (listeners.control.is_some() || metrics.is_some())
-        .then(|| Rc::new(Directory::new(settings.config.clone())));
+        .then(|| Rc::new(Directory::new(settings.config.clone(), reloads)));
     let mut servers = Vec::new();
     if let Some(socket) = &mut listeners.control {
         let dir = directory.clone().expect("a directory for the socket");
@@ -249,8 +251,19 @@ pub async fn run(
                 svc.log.reopen();
                 svc.event(Level::Info, "reopened the log");
                 if service_mode && !svc.stopping {
-                    svc.reload(true);
+                    let _ = svc.reload(true);
                 }
+            }
+            Some(ask) = reload_asks.recv() => {
+                let by = ask.by;
+                svc.log.reopen();
+                svc.event(Level::Info, &format!("reopened the log (reload asked by {by})"));
+                let outcome = if svc.stopping {
+                    Err("heat is stopping".to_string())
+                } else {
+                    svc.reload(true)
+                };
+                let _ = ask.reply.send(outcome);
             }
             Some(()) = signals.usr1.recv() => svc.send(|| Control::Status),
             () = watched(&mut watch), if watch.is_some() => {
@@ -267,7 +280,7 @@ pub async fn run(
             () = quiet(debounce) => {
                 debounce = None;
                 if !svc.stopping {
-                    svc.reload(false);
+                    let _ = svc.reload(false);
                 }
             }
         }
@@ -331,7 +344,7 @@ impl Service {
     }
 
     /// A refused reload, on stderr and in the log; the running configuration stays.
-    fn reload_failed(&mut self, reason: &dyn std::fmt::Display) {
+    fn reload_failed(&mut self, reason: &str) {
         let text = format!("reload failed, keeping the running configuration: {reason}");
         tracing::error!("{text}");
         self.event(Level::Err, &text);
@@ -447,15 +460,20 @@ impl Service {
         format!("{n} {probes}: {failing} failing, {recovering} in recovery")
     }
 
-    /// Re-reads the config file (systemd hears of it); an invalid file changes nothing.
-    fn reload(&mut self, asked: bool) {
+    /// Re-reads the config file (systemd hears of it); an invalid file changes
+    /// nothing. The reload's log entries, or why the file was refused.
+    fn reload(&mut self, asked: bool) -> Result<Vec<String>, String> {
         self.notifier.reloading();
-        self.reload_file(asked);
+        let outcome = self.reload_file(asked);
+        if let Err(reason) = &outcome {
+            self.reload_failed(reason);
+        }
         self.status = self.status_line();
         self.notifier.ready(&self.status);
+        outcome
     }
 
-    fn reload_file(&mut self, asked: bool) {
+    fn reload_file(&mut self, asked: bool) -> Result<Vec<String>, String> {
         let known_pids = self
             .desired
             .values()
@@ -467,7 +485,7 @@ impl Service {
         let env = Env { mode: Mode::Service, known_pids, reload: true, ..Env::current() };
         let settings = match config::settings_from_cli(&self.cli, &env) {
             Ok(s) => s,
-            Err(e) => return self.reload_failed(&crate::text::chain(&e)),
+            Err(e) => return Err(crate::text::chain(&e)),
         };
         for w in &settings.warnings {
             tracing::warn!("{w}");
@@ -475,7 +493,7 @@ impl Service {
         // A file whose probes cannot all have their fds is refused as a whole.
         match raise_nofile_limit(&settings.probes) {
             Ok(slots) => self.shared.slots.resize(slots),
-            Err(e) => return self.reload_failed(&e),
+            Err(e) => return Err(e.to_string()),
         }
         if settings.log != self.log_path {
             self.log.reopen_at(&settings.log);
@@ -502,9 +520,11 @@ impl Service {
             valid_again = after_failure,
             "reloaded"
         );
-        for text in reload::entries(&plan, asked, after_failure) {
-            self.event(Level::Info, &text);
+        let entries = reload::entries(&plan, asked, after_failure);
+        for text in &entries {
+            self.event(Level::Info, text);
         }
+        Ok(entries)
     }
 }
 

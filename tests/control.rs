@@ -328,6 +328,50 @@ interval = "1h"
 }
 
 #[test]
+fn reload_returns_once_heat_has_reloaded_and_says_why_a_file_is_refused() {
+    let fx = Fixture::new("ctl-reload-cmd");
+    let mut h = service(&fx, TWO);
+    wait_checks(&h, "good", 1);
+    let more = format!(
+        "control_socket = \"{SOCK}\"\n{TWO}\n[probe.new]\ncommand = [\"true\"]\ninterval = \"100ms\"\n"
+    );
+    fx.write_file(CONF, &more);
+    let (code, out, err) = client(&fx, &["reload", "--socket", SOCK]);
+    h.ensure(code == 0, format!("reload: exit {code}: {err}"));
+    h.ensure(out.contains("reloaded: added 1 (new)"), format!("reload prints the entries: {out}"));
+    // Done when it returns: the new probe is there without a wait.
+    h.ensure(probe(&status(&h, &["new"]), "new")["name"] == "new", "the new probe runs at once");
+    h.ensure(h.log().contains("reload asked by uid 0"), "the log names who asked");
+
+    fx.write_file(CONF, &format!("{more}bogus = [\n"));
+    let (code, out, err) = client(&fx, &["reload", "--socket", SOCK]);
+    h.ensure(
+        code == 1 && err.contains("reload refused") && err.contains("heat.toml:"),
+        format!("a refused file: exit {code}: {out} {err}"),
+    );
+    h.ensure(h.log().contains("reload failed, keeping the running configuration"), "an ERR entry");
+    let (code, out, err) = client(&fx, &["status", "--socket", SOCK, "new"]);
+    h.ensure(
+        code == 0 && out.contains("new"),
+        format!("the running configuration stays: {code} {err}"),
+    );
+
+    // No socket answers: with --pid the signal goes instead, without a wait.
+    fx.write_file(CONF, &more);
+    let reloads = h.log().matches("reloaded: ").count();
+    let pid = h.pid().to_string();
+    let (code, _, err) = client(&fx, &["reload", "--socket", "nothing.sock", "--pid", &pid]);
+    h.ensure(code == 0 && err.contains("sent SIGHUP to pid"), format!("--pid: exit {code}: {err}"));
+    h.wait_for("the reload on SIGHUP", || h.log().matches("reloaded: ").count() > reloads);
+    let (code, _, err) = client(&fx, &["reload", "--socket", "nothing.sock"]);
+    h.ensure(
+        code == 3 && err.contains("heat is not running"),
+        format!("no --pid: exit {code}: {err}"),
+    );
+    h.stop();
+}
+
+#[test]
 fn only_root_or_heats_group_may_change_anyone_with_access_may_read() {
     let fx = Fixture::new("ctl-perm");
     let mut h = service(&fx, TWO);
@@ -352,7 +396,7 @@ fn only_root_or_heats_group_may_change_anyone_with_access_may_read() {
     std::fs::set_permissions(fx.path(SOCK), std::fs::Permissions::from_mode(0o666)).unwrap();
     let (code, _, err) = client_as(&fx, Some(nobody), &["status", "--socket", SOCK, "good"]);
     h.ensure(code == 0, format!("nobody reads status: {code} {err}"));
-    for args in [&["pause", "good"][..], &["resume", "good"], &["run", "good"]] {
+    for args in [&["pause", "good"][..], &["resume", "good"], &["run", "good"], &["reload"]] {
         let mut a = args.to_vec();
         a.extend(["--socket", SOCK]);
         let (code, _, err) = client_as(&fx, Some(nobody), &a);

@@ -25,14 +25,16 @@ say "building heat (release)"
 build_heat
 bin=$HEAT_BIN
 
-# The unit as shipped, with ExecStart pointing at the binary just built (so
+# The unit as shipped, with ExecStart and ExecReload pointing at the binary just built (so
 # that verify checks a real executable without installing into /usr/bin).
 mkdir "$tmp/unit" "$tmp/bogus" "$tmp/nobin"
-sed "s|^ExecStart=/usr/bin/heat |ExecStart=$bin |" "$UNIT" >"$tmp/unit/heat.service"
-[ "$(diff "$UNIT" "$tmp/unit/heat.service" | grep -c '^>')" = 1 ] ||
-    die "expected exactly one line, ExecStart=/usr/bin/heat ..., in $UNIT"
+sed -E "s|^(ExecStart\|ExecReload)=/usr/bin/heat |\1=$bin |" "$UNIT" >"$tmp/unit/heat.service"
+[ "$(diff "$UNIT" "$tmp/unit/heat.service" | grep -c '^>')" = 2 ] ||
+    die "expected exactly two lines, ExecStart= and ExecReload=/usr/bin/heat ..., in $UNIT"
 grep -qx "ExecStart=$bin -c /etc/heat/heat.toml" "$tmp/unit/heat.service" ||
     die "ExecStart is not '/usr/bin/heat -c /etc/heat/heat.toml' in $UNIT"
+grep -qx "ExecReload=$bin reload --pid \$MAINPID" "$tmp/unit/heat.service" ||
+    die "ExecReload is not '/usr/bin/heat reload --pid \$MAINPID' in $UNIT"
 
 # verify ARGS...: runs systemd-analyze verify; its stderr goes to $tmp/stderr.
 verify() {

@@ -17,9 +17,10 @@ use serde_json::{Value, json};
 use super::{VERSION, default_socket, short_duration};
 
 /// The words that make heat a client rather than a supervisor.
-pub const COMMANDS: [&str; 4] = ["status", "pause", "resume", "run"];
+pub const COMMANDS: [&str; 5] = ["status", "pause", "resume", "run", "reload"];
 
-/// How long a reply may take (a run-now's wait is longer, in steps).
+/// How long a reply may take (a run-now's wait is longer, in steps; a
+/// reload of a large file may take a while).
 const REPLY_TIME: Duration = Duration::from_secs(10);
 
 #[derive(Parser, Debug)]
@@ -80,6 +81,14 @@ enum Cmd {
         /// Return once the check started, without waiting for its result
         #[arg(long)]
         no_wait: bool,
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Reopen the log and re-read heat.toml, as SIGHUP does, and return once done (exit 1: the file was refused and the running configuration kept)
+    Reload {
+        /// Where no control socket answers, send SIGHUP to this heat instead (then there is no waiting)
+        #[arg(long, value_name = "PID")]
+        pid: Option<i32>,
         #[command(flatten)]
         at: Where,
     },
@@ -167,7 +176,42 @@ fn run(cmd: Cmd) -> Result<u8, Failure> {
             let before = reply["checks"].as_u64().unwrap_or(0);
             wait_for_check(&socket, &name, before)
         }
+        Cmd::Reload { pid, at } => {
+            let asked = socket_of(&at)
+                .and_then(|socket| ask(&socket, &json!({"v": VERSION, "cmd": "reload"})));
+            let reply = match (asked, pid) {
+                (Ok(reply), _) => reply,
+                // Only where nothing answers: a refusal is the answer.
+                (Err(Failure(why, 3)), Some(pid)) => return hangup(pid, &why),
+                (Err(f), _) => return Err(f),
+            };
+            if reply["ok"].as_bool() != Some(true) && reply["kind"] == "refused" {
+                let why = word(&reply["error"]);
+                return Err(Failure(
+                    format!("reload refused, heat keeps its running configuration: {why}"),
+                    1,
+                ));
+            }
+            let reply = ok(reply)?;
+            for entry in reply["entries"].as_array().into_iter().flatten() {
+                println!("{}", word(entry));
+            }
+            Ok(0)
+        }
     }
+}
+
+/// `heat reload --pid` where no socket answers: the signal, without a wait.
+fn hangup(pid: i32, why: &str) -> Result<u8, Failure> {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    if pid <= 1 {
+        return Err(Failure(format!("--pid {pid}: give heat's process id"), 2));
+    }
+    kill(Pid::from_raw(pid), Signal::SIGHUP)
+        .map_err(|e| Failure(format!("{why}; and cannot send SIGHUP to pid {pid}: {e}"), 3))?;
+    eprintln!("heat: {why}; sent SIGHUP to pid {pid} instead (not waiting for the reload)");
+    Ok(0)
 }
 
 fn word(v: &Value) -> &str {

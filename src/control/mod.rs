@@ -63,6 +63,8 @@ pub enum Command {
     Run {
         probe: String,
     },
+    /// What SIGHUP does (reopen the log, re-read heat.toml), answered once done.
+    Reload {},
 }
 
 impl Command {
@@ -70,6 +72,13 @@ impl Command {
     pub fn changes(&self) -> bool {
         !matches!(self, Command::Status { .. })
     }
+}
+
+/// A reload asked over the socket, for heat's main loop: `reply` gets the
+/// reload's log entries, or why the file was refused.
+pub struct ReloadAsk {
+    pub by: String,
+    pub reply: tokio::sync::oneshot::Sender<Result<Vec<String>, String>>,
 }
 
 /// What a supervisor is asked from the socket; `by` names who asked.

@@ -229,7 +229,7 @@ async fn answer(line: &[u8], peer: Peer, dir: &Directory) -> Value {
         return error_reply(
             "denied",
             &format!(
-                "only root or members of heat's group (gid {}) may pause, resume or run; you are uid {}",
+                "only root or members of heat's group (gid {}) may pause, resume, run or reload; you are uid {}",
                 nix::unistd::getegid(),
                 peer.uid
             ),
@@ -261,6 +261,25 @@ async fn answer(line: &[u8], peer: Peer, dir: &Directory) -> Value {
             ask_each(dir, &probes, |_| Ask::Resume { by: by.clone() }).await
         }
         Command::Run { probe } => run_now(dir, &probe, by).await,
+        Command::Reload {} => reload(dir, by).await,
+    }
+}
+
+async fn reload(dir: &Directory, by: String) -> Value {
+    let Some(reloads) = &dir.reloads else {
+        return error_reply(
+            "no_config",
+            "this heat runs one probe from its command line: no heat.toml to reload",
+        );
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if reloads.send(crate::control::ReloadAsk { by, reply }).is_err() {
+        return error_reply("stopping", "heat is stopping");
+    }
+    match answer.await {
+        Ok(Ok(entries)) => json!({ "v": VERSION, "ok": true, "entries": entries }),
+        Ok(Err(reason)) => error_reply("refused", &reason),
+        Err(_) => error_reply("stopping", "heat is stopping"),
     }
 }
 
