@@ -5,9 +5,6 @@
 # nothing is left behind. Run as root from the repository root; no systemd needed.
 set -euo pipefail
 
-CARGO_DEB_VERSION=3.8.0
-export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-
 step() { printf '== %s\n' "$*"; }
 ok() { printf '   ok: %s\n' "$*"; }
 fail() {
@@ -18,27 +15,7 @@ fail() {
 [ "$(id -u)" = 0 ] || fail "run as root: dpkg -i and dpkg --purge need it"
 grep -qs '^name = "heat"$' Cargo.toml ||
 	fail "run from the heat repository root (no heat Cargo.toml in $PWD)"
-
-# Everything the package installs, makes or registers: absent before, absent after purge.
-# /lib is /usr/lib on merged-/usr hosts: both spellings are checked.
-LEFTOVERS=(
-	/usr/bin/heat
-	/etc/heat
-	/var/log/heat
-	/lib/systemd/system/heat.service
-	/usr/lib/systemd/system/heat.service
-	/etc/systemd/system/heat.service
-	/etc/systemd/system/multi-user.target.wants/heat.service
-	/var/lib/systemd/deb-systemd-helper-enabled/heat.service.dsh-also
-	/var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/heat.service
-	/var/lib/systemd/deb-systemd-helper-masked/heat.service
-	/etc/logrotate.d/heat
-	/usr/share/man/man1/heat.1.gz
-	/usr/share/bash-completion/completions/heat
-	/usr/share/zsh/vendor-completions/_heat
-	/usr/share/fish/vendor_completions.d/heat.fish
-	/usr/share/doc/heat
-)
+. packaging/tests/lib.sh
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/heat-deb.XXXXXX")
 heat_pid=
@@ -74,33 +51,21 @@ same_file() {
 
 # --- tools -----------------------------------------------------------------
 
-step "tools"
-. packaging/tests/lib.sh
-command -v cc >/dev/null || apt_install gcc libc6-dev
-# cargo-deb's `depends = "$auto"` runs dpkg-shlibdeps.
-command -v dpkg-shlibdeps >/dev/null || apt_install dpkg-dev
-if [ "$(cargo deb --version 2>/dev/null)" = "cargo-deb $CARGO_DEB_VERSION" ]; then
-	ok "cargo-deb $CARGO_DEB_VERSION already installed"
-else
-	echo "   installing cargo-deb $CARGO_DEB_VERSION (compiles; a few minutes)"
-	cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked --quiet
-fi
-cargo deb --version
 
 # --- build -----------------------------------------------------------------
 
 step "preconditions: heat not installed, none of its paths present"
 [ "$(pkg_status)" = not-installed ] ||
 	fail "package heat is already known to dpkg ($(pkg_status)); purge it first: dpkg --purge heat"
-for p in "${LEFTOVERS[@]}"; do
+for p in "${HEAT_DEB_PATHS[@]}"; do
 	! exists "$p" || fail "$p exists before install; remove it so the purge check means something"
 done
-ok "${#LEFTOVERS[@]} paths absent"
+ok "${#HEAT_DEB_PATHS[@]} paths absent"
 
 step "cargo deb --locked (committed man page and completions)"
 deb="$tmp/heat.deb"
-cargo deb --locked --output "$deb"
-[ -s "$deb" ] || fail "cargo deb wrote no package at $deb"
+build_deb "$deb"
+cargo deb --version
 
 step "package metadata"
 dpkg-deb --info "$deb" control | tee "$tmp/control"
@@ -225,7 +190,7 @@ ok "dpkg -l heat: $(cat "$tmp/dpkg-l")"
 [ "$(pkg_status)" = not-installed ] || fail "heat is $(pkg_status) after purge"
 installed=0
 left=()
-for p in "${LEFTOVERS[@]}"; do
+for p in "${HEAT_DEB_PATHS[@]}"; do
 	if exists "$p"; then left+=("$p"); else ok "gone: $p"; fi
 done
 [ "${#left[@]}" = 0 ] || fail "left behind after purge: ${left[*]}"
