@@ -10,6 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt::Display;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -275,14 +276,26 @@ impl Fixture {
     pub fn spawn_helper(&self, program: &str, args: &[&str]) -> i32 {
         let mut tries = 0;
         let child = loop {
-            let spawned = Command::new(program)
-                .args(args)
+            let mut cmd = Command::new(program);
+            cmd.args(args)
                 .current_dir(&self.dir)
                 .env(TAG_VAR, &self.tag)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn();
+                .stderr(Stdio::null());
+            // A signal ignored on entry cannot be trapped by a shell, and the
+            // tests may run under nohup: helpers start with every disposition default.
+            unsafe {
+                cmd.pre_exec(|| {
+                    for sig in 1..libc::SIGRTMIN() {
+                        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                            libc::signal(sig, libc::SIG_DFL);
+                        }
+                    }
+                    Ok(())
+                });
+            }
+            let spawned = cmd.spawn();
             match spawned {
                 // A script just written may still be open for writing in a
                 // child another test thread is forking ("text file busy").
